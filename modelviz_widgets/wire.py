@@ -9,6 +9,7 @@ counts of NaN, +Inf and -Inf ride in the metadata.
 from __future__ import annotations
 
 import math
+import threading
 from typing import Any, Literal
 
 import numpy as np
@@ -68,18 +69,39 @@ def _finite_range(flat: torch.Tensor) -> tuple[float, float, int, int, int]:
     return vmin, vmax, nan_count, posinf_count, neginf_count
 
 
-def _quantize(flat: torch.Tensor, vmin: float, vmax: float, has_nonfinite: bool) -> np.ndarray:
+class _Scratch(threading.local):
+    """Per-thread work buffers, grown as needed and reused, so an update allocates nothing big
+    (fresh large allocations cost page faults that can exceed the arithmetic)."""
+
+    def __init__(self) -> None:
+        self.floats = torch.empty(0, dtype=torch.float32)
+        self.codes = np.empty(0, dtype=np.uint8)
+
+    def take(self, size: int) -> tuple[torch.Tensor, np.ndarray]:
+        if self.floats.numel() < size:
+            self.floats = torch.empty(size, dtype=torch.float32)
+            self.codes = np.empty(size, dtype=np.uint8)
+        return self.floats[:size], self.codes[:size]
+
+
+_scratch = _Scratch()
+
+
+def _quantize(flat: torch.Tensor, vmin: float, vmax: float, has_nonfinite: bool) -> bytes:
     """Codes 0..254 over [vmin, vmax]; 255 for non-finite values when ``has_nonfinite``."""
     span = vmax - vmin
     factor = _TOP_CODE / span if span > 0 else 0.0
-    # One fused pass computes (x - vmin) * factor + 0.5; the cast truncates, so that rounds to the
-    # nearest code. numpy's float->uint8 cast is several times faster than torch's here.
-    scaled = torch.add(torch.tensor(0.5 - vmin * factor), flat, alpha=factor).numpy()
-    if has_nonfinite:
-        nonfinite = ~np.isfinite(flat.numpy())
-        np.clip(scaled, 0, _TOP_CODE, out=scaled)
-        np.copyto(scaled, NONFINITE_CODE, where=nonfinite)
-    return scaled.astype(np.uint8)
+    scaled, codes = _scratch.take(flat.numel())
+    # One fused pass: 0.5 - vmin * factor + factor * x; the truncating cast below then rounds to
+    # the nearest code. The cast is numpy's: several times faster than torch's float -> uint8.
+    torch.add(torch.tensor(0.5 - vmin * factor), flat, alpha=factor, out=scaled)
+    values = scaled.numpy()
+    with np.errstate(invalid="ignore"):  # NaN and inf * 0 end up marked below
+        if has_nonfinite:
+            np.clip(values, 0, _TOP_CODE, out=values)
+            np.copyto(values, NONFINITE_CODE, where=~np.isfinite(flat.numpy()))
+        np.copyto(codes, values, casting="unsafe")
+    return codes.tobytes()
 
 
 def downsample(tensor: torch.Tensor, factor: int) -> torch.Tensor:
@@ -193,7 +215,7 @@ def encode_shown(
 
     has_nonfinite = bool(nan_count or posinf_count or neginf_count)
     if encoding == "uint8":
-        data = _quantize(flat, vmin, vmax, has_nonfinite or factor > 1).tobytes()
+        data = _quantize(flat, vmin, vmax, has_nonfinite or factor > 1)
     elif encoding == "float16":
         data = flat.to(torch.float16).numpy().astype("<f2", copy=False).tobytes()
     else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import anywidget
 import numpy as np
@@ -55,6 +55,9 @@ class ModelWidget(anywidget.AnyWidget):
     byte_budget = traitlets.Int(wire.DEFAULT_BYTE_BUDGET).tag(sync=True)
     """Largest payload of one update in bytes; larger pictures are downsampled and say so."""
 
+    _selections: ClassVar[frozenset[str]] = frozenset()
+    """Traits whose change makes the widget recompute and publish a payload."""
+
     def __init__(self, **kwargs: Any) -> None:
         unknown = sorted(set(kwargs) - set(self.trait_names()))
         if unknown:
@@ -64,6 +67,14 @@ class ModelWidget(anywidget.AnyWidget):
         self._seq = itertools.count(1)
         self._current: dict[str, np.ndarray] = {}
         super().__init__(**kwargs)
+
+    def notify_change(self, change: Any) -> None:
+        # A selection set from Python and the payload it causes go out as one comm message.
+        if change["name"] in self._selections:
+            with self.hold_sync():
+                super().notify_change(change)
+        else:
+            super().notify_change(change)
 
     @property
     def current(self) -> dict[str, np.ndarray]:

@@ -60,6 +60,7 @@ class FeatureMaps(ModelWidget):
     """
 
     _esm = load_bundle("feature_maps")
+    _selections = frozenset({"layer", "channel", "sample", "encoding", "byte_budget"})
 
     layer = traitlets.Unicode("").tag(sync=True)
     """Name of the layer shown (a ``named_modules()`` name)."""
@@ -189,7 +190,10 @@ class FeatureMaps(ModelWidget):
             # Order matters: the channel count first, so the clamped channel validates.
             self.n_channels = n_channels
             self.set_trait("channel", channel)
-            self._apply({**self._grid_payload(), **self._channel_payload(), **self._input_payload()})
+            updates = {**self._grid_payload(), **self._channel_payload()}
+            if not self.input_meta:  # the input only changes with the sample
+                updates.update(self._input_payload())
+            self._apply(updates)
 
     def _grid_payload(self) -> dict[str, Any]:
         assert self._maps is not None
