@@ -43,10 +43,14 @@ def main() -> dict:
         "ratio_all_conv": times["all_conv"]["median_s"] / base,
     }
     print(f"plain forward           {base * 1e3:8.2f} ms (median of {args.reps})")
-    print(f"capture one layer       {times['one_layer']['median_s'] * 1e3:8.2f} ms  "
-          f"ratio {result['ratio_one_layer']:.3f}  (budget <= 1.05)")
-    print(f"capture {len(conv_layers)} conv layers  {times['all_conv']['median_s'] * 1e3:8.2f} ms  "
-          f"ratio {result['ratio_all_conv']:.3f}  (budget <= 1.10)")
+    print(
+        f"capture one layer       {times['one_layer']['median_s'] * 1e3:8.2f} ms  "
+        f"ratio {result['ratio_one_layer']:.3f}  (budget <= 1.05)"
+    )
+    print(
+        f"capture {len(conv_layers)} conv layers  {times['all_conv']['median_s'] * 1e3:8.2f} ms  "
+        f"ratio {result['ratio_all_conv']:.3f}  (budget <= 1.10)"
+    )
     save("capture", result)
     return result
 

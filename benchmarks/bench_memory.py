@@ -62,7 +62,9 @@ def main() -> dict:
     }
     print(f"{args.updates} updates, {sent['messages']} messages, {sent['bytes'] / 1e3:.0f} kB sent")
     print(f"memory growth, update 100 -> {args.updates}: {growth / 1e6:.3f} MB  (budget <= 5 MB)")
-    print(f"hooks while open {result['hooks_while_open']}, after close {result['hooks_after_close']}")
+    print(
+        f"hooks while open {result['hooks_while_open']}, after close {result['hooks_after_close']}"
+    )
     save("memory", result)
     return result
 

@@ -69,11 +69,15 @@ def main() -> dict:
     }
     print(f"copy                     {base * 1e6:8.1f} us")
     for key in ("uint8", "uint8_with_nan_inf", "float16", "numpy_naive"):
-        print(f"{key:24s} {times[key]['median_s'] * 1e6:8.1f} us  ratio {result['ratio_' + key]:.2f}")
+        print(
+            f"{key:24s} {times[key]['median_s'] * 1e6:8.1f} us  ratio {result['ratio_' + key]:.2f}"
+        )
     print(f"bytes uint8 / float32    {result['bytes_ratio_uint8']:.3f}  (budget <= 0.26)")
     print(f"bytes float16 / float32  {result['bytes_ratio_float16']:.3f}")
     print(f"metadata JSON            {result['meta_json_bytes']} bytes")
-    print(f"max error / range        {result['max_abs_error_over_range']:.5f}  (half a code: 0.00197)")
+    print(
+        f"max error / range        {result['max_abs_error_over_range']:.5f}  (half a code: 0.00197)"
+    )
     save("wire", result)
     return result
 

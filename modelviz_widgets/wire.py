@@ -51,7 +51,7 @@ def _finite_range(flat: torch.Tensor) -> tuple[float, float, int, int, int]:
     low, high = torch.aminmax(flat)
     vmin, vmax = float(low), float(high)
     if math.isfinite(vmin) and math.isfinite(vmax):
-        # min and max are finite only when no value is NaN or infinite: the common case needs one pass.
+        # min and max are finite only when no value is NaN or infinite: the usual case, one pass.
         return vmin, vmax, 0, 0, 0
     # The rare case, in numpy: its element-wise tests are several times faster than torch's here.
     values = flat.numpy()
@@ -137,10 +137,14 @@ def _budget_factor(shape: tuple[int, ...], bytes_per_value: int, byte_budget: in
     factor = max(2, math.ceil(math.sqrt(total / byte_budget)))
     lead = math.prod(shape[:-2])
     height, width = shape[-2], shape[-1]
-    while lead * math.ceil(height / factor) * math.ceil(width / factor) * bytes_per_value > byte_budget:
+    while (
+        lead * math.ceil(height / factor) * math.ceil(width / factor) * bytes_per_value
+        > byte_budget
+    ):
         if factor >= max(height, width):
             raise ValueError(
-                f"an array of shape {list(shape)} cannot fit a byte budget of {byte_budget} bytes even "
+                f"an array of shape {list(shape)} cannot fit a byte budget of {byte_budget} bytes "
+                "even "
                 "at one value per map; raise byte_budget or select fewer channels"
             )
         factor += 1
@@ -183,8 +187,8 @@ def encode_shown(
         ``"linear"``, ``"symmetric"`` (``vmin = -vmax``; for signed quantities such as gradients) or
         ``"auto"``: symmetric when the finite values have both signs.
     byte_budget
-        Largest payload in bytes; a larger array is shrunk on its last two axes with a NaN-aware block
-        mean and the metadata says so. ``None`` means no limit.
+        Largest payload in bytes; a larger array is shrunk on its last two axes with a NaN-aware
+        block mean and the metadata says so. ``None`` means no limit.
     seq
         Update number stored in the metadata.
 
@@ -260,4 +264,6 @@ def decode(data: bytes | memoryview, meta: dict[str, Any]) -> np.ndarray:
         return np.frombuffer(data, dtype="<f2").reshape(shape).astype(np.float32)
     if dtype == "float32":
         return np.frombuffer(data, dtype="<f4").reshape(shape).astype(np.float32)
-    raise ValueError(f"unknown dtype {dtype!r} in payload metadata; valid dtypes are {list(ENCODINGS)}")
+    raise ValueError(
+        f"unknown dtype {dtype!r} in payload metadata; valid dtypes are {list(ENCODINGS)}"
+    )

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .inputs import call_model, input_error, move_to_device, model_device
+from .inputs import call_model, input_error, model_device, move_to_device
 from .layers import check_model, first_tensor, named_layers, resolve_layers
 
 Target = int | Iterable[int] | torch.Tensor | Callable[[Any], torch.Tensor] | None
@@ -98,7 +98,7 @@ def target_score(output: Any, target: Target) -> torch.Tensor:
 
     ``target`` is a class index, one index per sample, a callable on the output returning a scalar
     (or one score per sample, summed), or ``None`` for each sample's predicted class. Per-sample
-    scores are summed: in eval mode the samples are independent, so each sample's gradient is its own.
+    scores are summed: in eval mode samples are independent, so each sample's gradient is its own.
     """
     if callable(target) and not isinstance(target, torch.Tensor):
         score = target(output)
@@ -305,9 +305,7 @@ def _check_recorded(model: nn.Module, recorder: _Recorder) -> None:
         raise ValueError(f"layer(s) {', '.join(map(repr, silent))} did not run: {hint}")
 
 
-def dry_run(
-    model: nn.Module, example_input: Any
-) -> dict[str, tuple[tuple[int, ...] | None, bool]]:
+def dry_run(model: nn.Module, example_input: Any) -> dict[str, tuple[tuple[int, ...] | None, bool]]:
     """For every submodule that ran on ``example_input``: ``(output shape, output is a tensor)``.
 
     The shape is that of the first tensor in a tuple output (RNNs), taken on the module's first

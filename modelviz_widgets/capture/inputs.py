@@ -13,10 +13,10 @@ class InputShapeError(ValueError):
 
 
 def model_device(model: nn.Module) -> torch.device:
-    for tensor in model.parameters():
-        return tensor.device
-    for tensor in model.buffers():
-        return tensor.device
+    for parameter in model.parameters():
+        return parameter.device
+    for buffer in model.buffers():
+        return buffer.device
     return torch.device("cpu")
 
 
@@ -66,9 +66,7 @@ def expected_input(model: nn.Module) -> tuple[int | None, str] | None:
     if isinstance(module, nn.Linear):
         return None, f"{where} expects [N, {module.in_features}] features (after any flattening)"
     if isinstance(module, (nn.Embedding, nn.EmbeddingBag)):
-        return 2, (
-            f"{where} expects integer token ids [N, T], each below {module.num_embeddings}"
-        )
+        return 2, (f"{where} expects integer token ids [N, T], each below {module.num_embeddings}")
     assert isinstance(module, nn.RNNBase)
     order = "[N, T, " if module.batch_first else "[T, N, "
     return 3, f"{where} expects {order}{module.input_size}]"
@@ -116,6 +114,7 @@ def as_batch(model: nn.Module, inputs: Any) -> torch.Tensor:
     module = found[1]
     if isinstance(module, nn.modules.conv._ConvNd) and inputs.shape[1] != module.in_channels:
         raise InputShapeError(
-            f"inputs have {inputs.shape[1]} channels (shape {list(inputs.shape)}), but {description}"
+            f"inputs have {inputs.shape[1]} channels (shape {list(inputs.shape)}), "
+            f"but {description}"
         )
     return inputs

@@ -23,7 +23,7 @@ KINDS: tuple[str, ...] = (
     "other",
 )
 
-# Checked in order: MultiheadAttention lives in torch.nn.modules.activation, so attention comes first.
+# Checked in order: MultiheadAttention lives in torch.nn.modules.activation, so it comes first.
 _KIND_TYPES: tuple[tuple[str, tuple[type, ...]], ...] = (
     ("attention", (nn.MultiheadAttention,)),
     ("conv", (nn.modules.conv._ConvNd,)),
@@ -39,13 +39,16 @@ _KIND_TYPES: tuple[tuple[str, tuple[type, ...]], ...] = (
             nn.RMSNorm,
         ),
     ),
-    ("pool", (
-        nn.modules.pooling._MaxPoolNd,
-        nn.modules.pooling._AvgPoolNd,
-        nn.modules.pooling._AdaptiveMaxPoolNd,
-        nn.modules.pooling._AdaptiveAvgPoolNd,
-        nn.modules.pooling._LPPoolNd,
-    )),
+    (
+        "pool",
+        (
+            nn.modules.pooling._MaxPoolNd,
+            nn.modules.pooling._AvgPoolNd,
+            nn.modules.pooling._AdaptiveMaxPoolNd,
+            nn.modules.pooling._AdaptiveAvgPoolNd,
+            nn.modules.pooling._LPPoolNd,
+        ),
+    ),
     ("embedding", (nn.Embedding, nn.EmbeddingBag)),
     ("dropout", (nn.modules.dropout._DropoutNd,)),
 )

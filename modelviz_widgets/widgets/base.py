@@ -50,7 +50,7 @@ class ModelWidget(anywidget.AnyWidget):
     """Message shown in the view when the last update failed; empty when all is well."""
 
     encoding = traitlets.Enum(list(wire.ENCODINGS), default_value="uint8").tag(sync=True)
-    """Payload encoding: ``"uint8"`` (default), or ``"float16"`` / ``"float32"`` for exact values."""
+    """Payload encoding: ``"uint8"`` (default); ``"float16"`` or ``"float32"`` for exact values."""
 
     byte_budget = traitlets.Int(wire.DEFAULT_BYTE_BUDGET).tag(sync=True)
     """Largest payload of one update in bytes; larger pictures are downsampled and say so."""

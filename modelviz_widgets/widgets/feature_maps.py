@@ -66,7 +66,7 @@ class FeatureMaps(ModelWidget):
     """Name of the layer shown (a ``named_modules()`` name)."""
 
     layer_options = traitlets.List(traitlets.Dict()).tag(sync=True)
-    """Layers that can be shown, convolution-like first: ``{name, kind, module_type, output_shape}``."""
+    """Layers that can be shown, conv-like first: ``{name, kind, module_type, output_shape}``."""
 
     channel = traitlets.Int(0).tag(sync=True)
     """Index of the channel drawn large."""
@@ -107,7 +107,7 @@ class FeatureMaps(ModelWidget):
         self, model: nn.Module, inputs: torch.Tensor, layer: str | None = None, **kwargs: Any
     ) -> None:
         self._model = check_model(model)
-        self._inputs = as_batch(model, inputs)
+        self._inputs: torch.Tensor | None = as_batch(model, inputs)
         self._maps: torch.Tensor | None = None
         self._ready = False
         outputs = dry_run(model, self._inputs[:1])
@@ -169,12 +169,16 @@ class FeatureMaps(ModelWidget):
     @traitlets.observe("sample")
     def _on_sample(self, change: dict[str, Any]) -> None:
         if self._ready and self._maps is not None:
-            self._apply({**self._grid_payload(), **self._channel_payload(), **self._input_payload()})
+            self._apply(
+                {**self._grid_payload(), **self._channel_payload(), **self._input_payload()}
+            )
 
     @traitlets.observe("encoding", "byte_budget")
     def _on_encoding(self, change: dict[str, Any]) -> None:
         if self._ready and self._maps is not None:
-            self._apply({**self._grid_payload(), **self._channel_payload(), **self._input_payload()})
+            self._apply(
+                {**self._grid_payload(), **self._channel_payload(), **self._input_payload()}
+            )
 
     def _show_layer(self) -> None:
         """Re-run the model with a hook on the selected layer only, then publish everything."""
@@ -208,6 +212,7 @@ class FeatureMaps(ModelWidget):
         )
 
     def _input_payload(self) -> dict[str, Any]:
+        assert self._inputs is not None
         picture, rgb = as_picture(self._inputs[self.sample])
         return self._payload("input", picture, scale="linear", extra_meta={"rgb": rgb})
 

@@ -72,7 +72,9 @@ def assert_unchanged(model: nn.Module, before: dict[str, Any]) -> None:
     assert after["state"].keys() == before["state"].keys()
     for key, value in before["state"].items():
         # Bit-identical, NaN-safe: compare the raw bytes.
-        assert torch.equal(after["state"][key].view(-1).view(torch.uint8), value.view(-1).view(torch.uint8)), key
+        assert torch.equal(
+            after["state"][key].view(-1).view(torch.uint8), value.view(-1).view(torch.uint8)
+        ), key
     for name, grad in before["grads"].items():
         if grad is None:
             assert after["grads"][name] is None, name
@@ -97,8 +99,10 @@ class FrontEnd:
     def set(self, **state: Any) -> None:
         """What the browser sends when the user moves a control."""
         self.widget._handle_msg(
-            {"content": {"data": {"method": "update", "state": state, "buffer_paths": []}},
-             "buffers": []}
+            {
+                "content": {"data": {"method": "update", "state": state, "buffer_paths": []}},
+                "buffers": [],
+            }
         )
 
     def updates(self) -> list[dict[str, Any]]:

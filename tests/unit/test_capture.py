@@ -39,7 +39,7 @@ def test_activations_equal_a_manual_forward(cnn, images):
 
 
 def test_output_overwritten_by_inplace_relu_is_kept_as_it_was(cnn, images):
-    # features.1's output is overwritten by ReLU(inplace=True): the capture must hold pre-ReLU values.
+    # ReLU(inplace=True) overwrites features.1's output: the capture must hold pre-ReLU values.
     result = mv.capture(cnn, images, ["features.1", "features.2"])
     assert (result.activations["features.1"] < 0).any()
     assert (result.activations["features.2"] >= 0).all()
@@ -61,10 +61,7 @@ def test_gradients_equal_autograd_with_retain_grad(cnn, images, target):
     logits = cnn.classifier(torch.relu(a4))
     for tensor in (a0, a4, logits):
         tensor.retain_grad()
-    if target is None:
-        index = logits.argmax(1)
-    else:
-        index = torch.as_tensor(target).expand(len(images))
+    index = logits.argmax(1) if target is None else torch.as_tensor(target).expand(len(images))
     score = logits.gather(1, index[:, None]).sum()
     score.backward()
     expected = {"features.0": a0, "features.1": a1_saved, "features.4": a4, "classifier.2": logits}
@@ -73,7 +70,9 @@ def test_gradients_equal_autograd_with_retain_grad(cnn, images, target):
 
 
 def test_callable_target(cnn, images):
-    result = mv.capture(cnn, images, ["features.4"], grads=True, target=lambda out: out[:, 2].mean())
+    result = mv.capture(
+        cnn, images, ["features.4"], grads=True, target=lambda out: out[:, 2].mean()
+    )
     reference = mv.capture(cnn, images, ["features.4"], grads=True, target=2)
     torch.testing.assert_close(
         result.gradients["features.4"], reference.gradients["features.4"] / len(images)

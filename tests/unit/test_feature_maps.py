@@ -60,7 +60,9 @@ def test_channel_change_from_the_browser_is_answered_from_the_cache(cnn, images,
     assert set(updates[0]) == {"channel_data", "channel_meta"}
     assert updates[0]["channel_meta"]["channel"] == 5
     buffers = front.messages[-1][1]
-    assert len(buffers) == 1 and len(buffers[0]) == 4 * 4  # one 4x4 channel, as bytes ride as a binary buffer
+    assert (
+        len(buffers) == 1 and len(buffers[0]) == 4 * 4
+    )  # one 4x4 channel, as bytes ride as a binary buffer
 
 
 def test_layer_change_reruns_with_one_hook(cnn, images):
@@ -162,7 +164,9 @@ def test_exact_values_on_request(cnn, images):
 
 def test_bad_selections_raise_with_valid_values(cnn, images):
     fm = mv.FeatureMaps(cnn, images)
-    with pytest.raises(ValueError, match="unknown layer 'nope'; valid layer names are: .*features.0"):
+    with pytest.raises(
+        ValueError, match="unknown layer 'nope'; valid layer names are: .*features.0"
+    ):
         fm.layer = "nope"
     with pytest.raises(ValueError, match=r"valid values are 0..5"):
         fm.channel = 6

@@ -109,8 +109,9 @@ def test_byte_budget_downsamples_and_says_so():
 
 
 def test_downsampling_ignores_nan_inside_a_block_and_keeps_all_nan_blocks():
-    values = torch.tensor([[1.0, float("nan"), float("nan"), float("nan")],
-                           [3.0, 5.0, float("nan"), float("nan")]])
+    values = torch.tensor(
+        [[1.0, float("nan"), float("nan"), float("nan")], [3.0, 5.0, float("nan"), float("nan")]]
+    )
     small = wire.downsample(values, 2)
     assert small.shape == (1, 2)
     assert small[0, 0] == 3.0 and math.isnan(small[0, 1])
