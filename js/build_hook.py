@@ -31,7 +31,7 @@ def npm_ci_build(
     if npm is None:
         raise RuntimeError(
             "Building modelviz-widgets from source needs Node.js and npm to bundle js/src; "
-            "install Node.js 18+ or install the published wheel, which carries the built JS."
+            "install Node.js 20.19+ or install the published wheel, which carries the built JS."
         )
     cwd = Path(path).resolve()
     subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=cwd, check=True)
