@@ -110,7 +110,9 @@ def load_photos(size: int | tuple[int, int] | None = 128) -> torch.Tensor:
     height, width = photos.shape[-2:]
     if isinstance(size, int):
         if size < 1:
-            raise ValueError(f"size must be a positive int, a (height, width) pair or None, got {size}")
+            raise ValueError(
+                f"size must be a positive int, a (height, width) pair or None, got {size}"
+            )
         scale = size / min(height, width)
         target = (max(1, round(height * scale)), max(1, round(width * scale)))
     else:
@@ -119,12 +121,20 @@ def load_photos(size: int | tuple[int, int] | None = 128) -> torch.Tensor:
         target = (int(size[0]), int(size[1]))
     if target == (height, width):
         return photos.clone()
-    resized = F.interpolate(photos, size=target, mode="bilinear", align_corners=False, antialias=True)
+    resized = F.interpolate(
+        photos, size=target, mode="bilinear", align_corners=False, antialias=True
+    )
     return resized.clamp_(0.0, 1.0)
 
 
 @lru_cache(maxsize=1)
 def _photo_tensor() -> torch.Tensor:
+    try:
+        import PIL  # noqa: F401  (scikit-learn decodes the JPEG files with Pillow)
+    except ImportError as error:
+        raise ImportError(
+            "load_photos needs Pillow to decode scikit-learn's sample JPEGs: pip install pillow"
+        ) from error
     from sklearn.datasets import load_sample_images
 
     photos = np.stack(load_sample_images().images)  # [N, H, W, 3] uint8

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-#: The shipped state_dict of :class:`DigitsCNN`, written by ``python -m modelviz_widgets.demo.train``.
+#: Shipped state_dict of :class:`DigitsCNN`, written by ``python -m modelviz_widgets.demo.train``.
 DIGITS_WEIGHTS = Path(__file__).with_name("digits_cnn.pt")
 
 #: What each of the 12 fixed filters of ``PhotoCNN.features.conv1`` responds to, by channel.
@@ -172,14 +172,17 @@ def photo_cnn(seed: int = 0) -> PhotoCNN:
         for module in model.modules():
             if isinstance(module, nn.Conv2d | nn.Linear):
                 nn.init.kaiming_uniform_(module.weight, nonlinearity="relu", generator=generator)
-                nn.init.zeros_(module.bias)
-        model.features.conv1.weight.copy_(_photo_filters())
-        model.features.conv1.bias.zero_()
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+        first = model.features.conv1
+        assert isinstance(first, nn.Conv2d) and first.bias is not None
+        first.weight.copy_(_photo_filters())
+        first.bias.zero_()
     return model.eval()
 
 
 def _photo_filters() -> torch.Tensor:
-    """The 12 fixed ``[3, 3, 3]`` filters of ``PhotoCNN.features.conv1`` (see PHOTO_FILTER_NAMES)."""
+    """The 12 fixed ``[3, 3, 3]`` filters of ``PhotoCNN.features.conv1``, as PHOTO_FILTER_NAMES."""
     # Sobel kernels scaled so a full step from 0 to 1 responds with 1.
     sobel_x = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]) / 4
     sobel_diagonal = torch.tensor([[-2.0, -1.0, 0.0], [-1.0, 0.0, 1.0], [0.0, 1.0, 2.0]]) / 4

@@ -1,4 +1,6 @@
-"""Train the demo digits CNN and write the shipped weights: ``python -m modelviz_widgets.demo.train``.
+"""Train the demo digits CNN and write its shipped weights.
+
+Run as ``python -m modelviz_widgets.demo.train [--epochs N] [--seed S] [--output PATH]``.
 
 Uses the defaults of :func:`~modelviz_widgets.demo.train_digits_cnn`, so the file it writes is what
 ``digits_cnn()`` loads. Refuses to write weights below 95 % held-out accuracy.
