@@ -125,6 +125,9 @@ function labeled(label: string, control: HTMLElement, name: string): HTMLLabelEl
   text.className = "mvz-label";
   text.textContent = label;
   control.dataset.mvControl = name;
+  // JupyterLab's notebook shortcuts take arrow keys from focused controls that are not text fields
+  // (ArrowUp/Down move between cells); Lumino leaves keys alone inside this attribute.
+  control.dataset.lmSuppressShortcuts = "true";
   wrapper.append(text, control);
   return wrapper;
 }
