@@ -62,19 +62,19 @@ class FeatureMaps(ModelWidget):
     _esm = load_bundle("feature_maps")
     _selections = frozenset({"layer", "channel", "sample", "encoding", "byte_budget"})
 
-    layer = traitlets.Unicode("").tag(sync=True)
+    layer = traitlets.Unicode("").tag(sync=True, echo_update=False)
     """Name of the layer shown (a ``named_modules()`` name)."""
 
     layer_options = traitlets.List(traitlets.Dict()).tag(sync=True)
     """Layers that can be shown, conv-like first: ``{name, kind, module_type, output_shape}``."""
 
-    channel = traitlets.Int(0).tag(sync=True)
+    channel = traitlets.Int(0).tag(sync=True, echo_update=False)
     """Index of the channel drawn large."""
 
     n_channels = traitlets.Int(1).tag(sync=True)
     """Number of channels of the layer shown (1 for a linear layer, drawn as one strip)."""
 
-    sample = traitlets.Int(0).tag(sync=True)
+    sample = traitlets.Int(0).tag(sync=True, echo_update=False)
     """Index of the sample of the batch shown."""
 
     n_samples = traitlets.Int(1).tag(sync=True)

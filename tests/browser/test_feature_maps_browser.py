@@ -73,6 +73,19 @@ def test_channel_set_value_with_input_event(fm_view: FeatureMapsView) -> None:
     assert fm_view.pictures()["channel"].hash != before_hash
 
 
+def test_python_set_after_a_browser_set_reaches_the_view(fm_view: FeatureMapsView) -> None:
+    """Selections skip ipywidgets' echo message (one message less per move); a later change made
+    in Python must still reach the controls and the canvas."""
+    fm_view.step_channel(timeout=5)  # the browser sets the channel first
+    low, high = fm_view.channel_bounds()
+    target = low if fm_view.channel_value() != low else high
+    before_seq = fm_view.seq()
+    fm_view.notebook.ask(f"{fm_view.python_name}.channel = {target}")
+    fm_view.notebook.wait_seq_after(fm_view.root, before_seq, timeout=5)
+    assert fm_view.channel_value() == target
+    assert fm_view.root.get_attribute("data-mv-state") == "ready"
+
+
 def test_layer_select_redraws_and_python_follows(fm_view: FeatureMapsView) -> None:
     original = fm_view.control("layer").input_value()
     options = fm_view.layer_options()

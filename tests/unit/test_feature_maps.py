@@ -56,7 +56,7 @@ def test_channel_change_from_the_browser_is_answered_from_the_cache(cnn, images,
     expected = reference(cnn, images, "features.4")
     np.testing.assert_allclose(fm.current["channel"], expected[0, 5].numpy(), rtol=1e-6)
     updates = front.updates()
-    assert len(updates) == 1  # one comm message for one change
+    assert len(front.messages) == len(updates) == 1  # one comm message for one change, no echo
     assert set(updates[0]) == {"channel_data", "channel_meta"}
     assert updates[0]["channel_meta"]["channel"] == 5
     buffers = front.messages[-1][1]
