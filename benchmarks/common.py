@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import platform
+import random
 import statistics
 import time
 from collections.abc import Callable
@@ -17,13 +18,21 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def interleaved(candidates: dict[str, Callable[[], Any]], reps: int, warmup: int = 5) -> dict:
-    """Time each callable ``reps`` times in turn (ABAB...), after warm-up; seconds per call."""
+    """Time each callable ``reps`` times, interleaved, after warm-up; seconds per call.
+
+    The order is shuffled in every round (fixed seed) so that no candidate always runs right after
+    the same other one and inherits its cache and allocator state.
+    """
     for _ in range(warmup):
         for run in candidates.values():
             run()
     samples: dict[str, list[float]] = {name: [] for name in candidates}
+    order = list(candidates)
+    shuffler = random.Random(0)
     for _ in range(reps):
-        for name, run in candidates.items():
+        shuffler.shuffle(order)
+        for name in order:
+            run = candidates[name]
             start = time.perf_counter()
             run()
             samples[name].append(time.perf_counter() - start)

@@ -48,12 +48,18 @@ class Capture:
 def visual_mode(model: nn.Module, train: bool = False) -> Iterator[None]:
     """Put every module in eval (or train) mode for a visual forward, restoring each flag after."""
     flags = [(module, module.training) for module in model.modules()]
+    changed = any(training != train for _, training in flags)
     try:
-        model.train(train)
+        if changed:
+            model.train(train)  # through train(), so a model's own override of it is honoured
         yield
     finally:
-        for module, training in flags:
-            module.training = training
+        if changed:
+            for module, training in flags:
+                if module.training != training:
+                    # Straight into the instance dict: Module.__setattr__ is slow and a plain flag
+                    # needs none of its bookkeeping.
+                    module.__dict__["training"] = training
 
 
 @contextlib.contextmanager
