@@ -1,16 +1,17 @@
 // Bundles each widget view into one self-contained ES module for anywidget's `_esm`.
 // Usage: `node build.mjs` (production) or `node build.mjs --watch` (rebuild on change).
 import * as esbuild from "esbuild";
+import { readdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const outdir = resolve(here, "../modelviz_widgets/static");
 
-// One line per widget: src/<name>.ts -> modelviz_widgets/static/<name>.js
-const entries = [
-  { in: "src/feature_maps.ts", out: "feature_maps" },
-];
+// One entry per widget: every src/<name>.ts (tests aside) -> modelviz_widgets/static/<name>.js
+const entries = readdirSync(resolve(here, "src"))
+  .filter((file) => file.endsWith(".ts") && !file.endsWith(".test.ts"))
+  .map((file) => ({ in: `src/${file}`, out: file.slice(0, -3) }));
 
 const options = {
   absWorkingDir: here,
