@@ -7,12 +7,14 @@ STAMP := $(VENV)/.installed
 TORCH_PIN := torch==2.13.0
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# JupyterLab refuses to run as root without being told; containers and CI run as root.
+LAB_FLAGS := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
 .PHONY: demo test setup js chromium test-unit test-js test-notebooks test-browser test-packaging \
         bench lint weights clean
 
 demo: setup js
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab $(LAB_FLAGS) notebooks/
 
 test: setup js chromium
 	$(MAKE) -k test-unit test-js test-notebooks test-browser test-packaging
