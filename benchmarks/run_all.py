@@ -1,7 +1,7 @@
 """Run every benchmark, each in its own process, and print the DESIGN.md budgets they check.
 
 python benchmarks/run_all.py            # all of them
-python benchmarks/run_all.py wire       # only some: capture, wire, memory, browser
+python benchmarks/run_all.py wire       # only some: capture, wire, memory, browser, attribution
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ SCRIPTS = {
     "wire": "bench_wire.py",
     "memory": "bench_memory.py",
     "browser": "bench_browser.py",
+    "attribution": "bench_attribution.py",
 }
 
 

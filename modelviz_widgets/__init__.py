@@ -5,8 +5,25 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from . import demo
-from .capture import Capture, InputShapeError, LayerInfo, capture, layers
-from .widgets import FeatureMaps
+from .capture import (
+    Capture,
+    InputShapeError,
+    LayerInfo,
+    RecurrentStates,
+    attribute,
+    capture,
+    layers,
+    recurrent_states,
+    token_attribution,
+)
+from .widgets import (
+    ActivationFunctions,
+    FeatureMaps,
+    Filters,
+    HiddenStates,
+    LayerProbe,
+    Saliency,
+)
 
 try:
     __version__ = version("modelviz-widgets")
@@ -14,12 +31,21 @@ except PackageNotFoundError:  # running from a source tree that was never instal
     __version__ = "0.0.0"
 
 __all__ = [
+    "ActivationFunctions",
     "Capture",
     "FeatureMaps",
+    "Filters",
+    "HiddenStates",
     "InputShapeError",
     "LayerInfo",
+    "LayerProbe",
+    "RecurrentStates",
+    "Saliency",
     "__version__",
+    "attribute",
     "capture",
     "demo",
     "layers",
+    "recurrent_states",
+    "token_attribution",
 ]

@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
+from .activation_functions import ActivationFunctions
 from .feature_maps import FeatureMaps
+from .filters import Filters
+from .hidden_states import HiddenStates
+from .layer_probe import LayerProbe
+from .saliency import Saliency
 
-__all__ = ["FeatureMaps"]
+__all__ = [
+    "ActivationFunctions",
+    "FeatureMaps",
+    "Filters",
+    "HiddenStates",
+    "LayerProbe",
+    "Saliency",
+]

@@ -36,13 +36,14 @@ def close_tree(widget: Any) -> None:
         seen.add(id(current))
         for attribute in ("children", "marks", "axes"):
             pending.extend(getattr(current, attribute, None) or ())
-        for attribute in ("interaction", "scale_x", "scale_y", "layout", "style"):
+        for attribute in ("interaction", "scale_x", "scale_y", "layout", "style", "tooltip"):
             pending.append(getattr(current, attribute, None))
         scales = getattr(current, "scales", None)
         if isinstance(scales, dict):
             pending.extend(scales.values())
         pending.append(getattr(current, "scale", None))
-        current.close()
+        # The base close: a subclass's close() may itself call close_tree.
+        ipywidgets.Widget.close(current)
 
 
 class CompositeView(ipywidgets.VBox):
@@ -75,10 +76,12 @@ class CompositeView(ipywidgets.VBox):
 
     def close(self) -> None:
         """Close the core (dropping its hold on the model), the figures and the layout."""
+        if "core" not in self.__dict__:  # construction failed before the view was built
+            ipywidgets.Widget.close(self)
+            return
         self.core.close()
-        for figure in self.figures:
-            close_tree(figure)
-        super().close()
+        # The layout rows, the figures with their marks, scales and axes, and every layout object.
+        close_tree(self)
 
     def __enter__(self) -> CompositeView:
         return self

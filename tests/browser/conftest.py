@@ -75,7 +75,7 @@ FEATURE_MAPS_NOTEBOOK = Path(
 )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def fm_notebook(lab: LabSession) -> Notebook:
     """notebooks/01_feature_maps.ipynb copied into the server root, opened and run top to bottom."""
     if not FEATURE_MAPS_NOTEBOOK.is_file():
@@ -87,7 +87,7 @@ def fm_notebook(lab: LabSession) -> Notebook:
     return notebook
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def fm_view(fm_notebook: Notebook) -> FeatureMapsView:
     """The notebook's first FeatureMaps (Python name ``fm``), drawn and ready."""
     view = FeatureMapsView(fm_notebook, nth=0, python_name="fm")

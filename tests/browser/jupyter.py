@@ -152,12 +152,31 @@ class Notebook:
     def open(cls, page: Any, server: LabServer, path: str, timeout: float = 120.0) -> Notebook:
         """Open ``/lab/tree/<path>``, wait for the app to be restored and the kernel to be idle."""
         notebook = cls(page, server, path)
-        page.goto(
-            f"{server.url}/lab/tree/{path}", timeout=timeout * 1000, wait_until="domcontentloaded"
-        )
+        # One notebook at a time: earlier notebooks' kernels are shut down (they would hold CPU and
+        # memory) and `?reset` opens a fresh workspace, so no older tab is restored beside this one.
+        server.shutdown_sessions()
+
+        # JupyterLab asks before leaving a page with unsaved notebooks; leaving is what we want.
+        def leave(dialog: Any) -> None:
+            if dialog.type == "beforeunload":
+                dialog.accept()
+
+        page.on("dialog", leave)
+        try:
+            page.goto(
+                f"{server.url}/lab/tree/{path}?reset",
+                timeout=timeout * 1000,
+                wait_until="domcontentloaded",
+            )
+        finally:
+            page.remove_listener("dialog", leave)
         page.wait_for_function("() => !!window.jupyterapp", timeout=timeout * 1000)
         page.evaluate("() => window.jupyterapp.restored.then(() => true)")
-        page.wait_for_selector(".jp-Notebook", state="visible", timeout=timeout * 1000)
+        page.wait_for_selector(
+            ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook",
+            state="visible",
+            timeout=timeout * 1000,
+        )
         notebook.wait_kernel_idle(timeout)
         page.evaluate(LATENCY_SETUP_JS)
         return notebook

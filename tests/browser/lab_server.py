@@ -245,6 +245,17 @@ class LabServer:
             time.sleep(0.25)
         raise HarnessError(f"no answer from {self.url}/api/status in {self.startup_timeout:.0f} s")
 
+    def shutdown_sessions(self) -> None:
+        """Shut down every kernel session the server has (the notebooks opened before)."""
+        with urllib.request.urlopen(f"{self.url}/api/sessions", timeout=10) as response:
+            sessions = json.loads(response.read())
+        for session in sessions:
+            request = urllib.request.Request(
+                f"{self.url}/api/sessions/{session['id']}", method="DELETE"
+            )
+            with contextlib.suppress(urllib.error.URLError):
+                urllib.request.urlopen(request, timeout=30).close()
+
     def log_tail(self, lines: int = 40) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])

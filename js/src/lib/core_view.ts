@@ -1,0 +1,117 @@
+// The top part of a composite view (a core widget with bqplot figures below it): the root with the DOM
+// contract, a header for controls, an error line, a summary line, and the bookkeeping of data-mv-state and
+// data-mv-seq. The kernel answers each selection by redrawing the figures and then bumping the `seq` trait.
+
+import type { AnyModel } from "@anywidget/types";
+import type { TraitBinding } from "./controls";
+import { createStyle } from "./style";
+
+/** Traits every core model has. */
+export interface CoreTraits {
+  error: string;
+  summary: string;
+  seq: number;
+}
+
+export interface CoreView {
+  readonly root: HTMLElement;
+  readonly header: HTMLElement;
+  readonly summary: HTMLElement;
+  /** Call when this view sent a selection: the state reads "loading" until the kernel answers. */
+  markPending(): void;
+  /** Extra condition that keeps the state at "loading" (e.g. fitting still running). */
+  setBusy(busy: boolean): void;
+  /** Re-read error, summary and seq; set data-mv-state. */
+  refresh(): void;
+  destroy(): void;
+}
+
+/** A checkbox bound to a boolean trait, labelled like the other controls. */
+export function createCheckbox(
+  binding: TraitBinding<boolean>,
+  label: string,
+): { el: HTMLElement; input: HTMLInputElement; destroy(): void } {
+  const input = document.createElement("input");
+  input.type = "checkbox";
+  input.dataset.mvControl = binding.name;
+  input.dataset.lmSuppressShortcuts = "true";
+  input.checked = Boolean(binding.get());
+  const el = document.createElement("label");
+  el.className = "mvz-control";
+  const text = document.createElement("span");
+  text.className = "mvz-label";
+  text.textContent = label;
+  el.append(input, text);
+  const onChange = (): void => binding.set(input.checked);
+  input.addEventListener("change", onChange);
+  const unwatch = binding.watch((value) => {
+    input.checked = Boolean(value);
+  });
+  return {
+    el,
+    input,
+    destroy: () => {
+      unwatch();
+      input.removeEventListener("change", onChange);
+    },
+  };
+}
+
+export function createCoreView<T extends CoreTraits>(model: AnyModel<T>, widget: string, el: HTMLElement): CoreView {
+  const root = document.createElement("div");
+  root.className = "mvz-root";
+  root.dataset.mvWidget = widget;
+  root.dataset.mvState = "loading";
+  root.appendChild(createStyle());
+  const header = document.createElement("div");
+  header.className = "mvz-header";
+  const errorLine = document.createElement("div");
+  errorLine.className = "mvz-error";
+  errorLine.setAttribute("role", "alert");
+  errorLine.hidden = true;
+  const summary = document.createElement("div");
+  summary.className = "mvz-summary";
+  root.append(header, errorLine, summary);
+  el.appendChild(root);
+
+  let pending = false;
+  let busy = false;
+  let lastSeq = -1;
+
+  function refresh(): void {
+    const seq = Number(model.get("seq")) || 0;
+    const message = String(model.get("error") ?? "");
+    // A new seq or an error is the kernel's answer to a pending selection.
+    if (seq !== lastSeq || message) pending = false;
+    lastSeq = seq;
+    if (seq > 0) root.dataset.mvSeq = String(seq);
+    summary.textContent = String(model.get("summary") ?? "");
+    errorLine.textContent = message;
+    errorLine.hidden = message === "";
+    root.dataset.mvState = message ? "error" : pending || busy || seq === 0 ? "loading" : "ready";
+  }
+
+  const names = ["seq", "error", "summary"] as const;
+  for (const name of names) model.on(`change:${name}`, refresh);
+  refresh();
+
+  return {
+    root,
+    header,
+    summary,
+    markPending: () => {
+      // Cleared by the next new seq (the kernel's answer) or an error.
+      pending = true;
+      refresh();
+    },
+    setBusy: (value) => {
+      busy = value;
+      refresh();
+    },
+    refresh,
+    destroy: () => {
+      for (const name of names) model.off(`change:${name}`, refresh);
+      root.remove();
+    },
+  };
+}
