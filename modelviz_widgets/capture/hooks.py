@@ -9,6 +9,8 @@ forward hooks and are taken with ``torch.autograd.grad``, so no parameter's ``.g
 from __future__ import annotations
 
 import contextlib
+import threading
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,22 +46,43 @@ class Capture:
     calls: dict[str, int] = field(default_factory=dict)
 
 
+_model_locks: weakref.WeakKeyDictionary[nn.Module, threading.RLock] = weakref.WeakKeyDictionary()
+_model_locks_guard = threading.Lock()
+
+
+def model_lock(model: nn.Module) -> threading.RLock:
+    """The lock that serializes everything that hooks or mode-switches ``model``.
+
+    Widgets may compute in background threads (and a training loop may step the model): two
+    visual forwards on one model at once would see each other's hooks and flip each other's
+    training flags. Hold it from registering hooks until they are removed; it is re-entrant.
+    """
+    with _model_locks_guard:
+        lock = _model_locks.get(model)
+        if lock is None:
+            lock = _model_locks[model] = threading.RLock()
+        return lock
+
+
 @contextlib.contextmanager
 def visual_mode(model: nn.Module, train: bool = False) -> Iterator[None]:
-    """Put every module in eval (or train) mode for a visual forward, restoring each flag after."""
-    flags = [(module, module.training) for module in model.modules()]
-    changed = any(training != train for _, training in flags)
-    try:
-        if changed:
-            model.train(train)  # through train(), so a model's own override of it is honoured
-        yield
-    finally:
-        if changed:
-            for module, training in flags:
-                if module.training != training:
-                    # Straight into the instance dict: Module.__setattr__ is slow and a plain flag
-                    # needs none of its bookkeeping.
-                    module.__dict__["training"] = training
+    """Put every module in eval (or train) mode for a visual forward, restoring each flag after.
+
+    Holds :func:`model_lock` throughout."""
+    with model_lock(model):
+        flags = [(module, module.training) for module in model.modules()]
+        changed = any(training != train for _, training in flags)
+        try:
+            if changed:
+                model.train(train)  # through train(), so a model's own override is honoured
+            yield
+        finally:
+            if changed:
+                for module, training in flags:
+                    if module.training != training:
+                        # Straight into the instance dict: Module.__setattr__ is slow and a plain
+                        # flag needs none of its bookkeeping.
+                        module.__dict__["training"] = training
 
 
 @contextlib.contextmanager
@@ -329,13 +352,15 @@ def dry_run(model: nn.Module, example_input: Any) -> dict[str, tuple[tuple[int, 
 
         return hook
 
-    handles = [
-        module.register_forward_hook(hook_for(name)) for name, module in named_layers(model).items()
-    ]
     inputs = move_to_device(example_input, model_device(model))
-    with removing(handles), visual_mode(model), torch.no_grad():
-        try:
-            call_model(model, inputs)
-        except (RuntimeError, IndexError) as error:
-            raise input_error(model, inputs, error) from error
+    with model_lock(model):
+        handles = [
+            module.register_forward_hook(hook_for(name))
+            for name, module in named_layers(model).items()
+        ]
+        with removing(handles), visual_mode(model), torch.no_grad():
+            try:
+                call_model(model, inputs)
+            except (RuntimeError, IndexError) as error:
+                raise input_error(model, inputs, error) from error
     return seen

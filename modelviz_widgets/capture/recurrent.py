@@ -303,8 +303,8 @@ def recurrent_states(
         seen.update(info)
         return result
 
-    handles = [module.register_forward_hook(replace_output)]
-    with removing(handles), visual_mode(model):
+    # visual_mode first: it holds the model's lock, so no other thread's forward sees this hook.
+    with visual_mode(model), removing([module.register_forward_hook(replace_output)]):
         try:
             with torch.enable_grad() if grads else torch.no_grad():
                 output = call_model(model, inputs)

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .hooks import removing, visual_mode
+from .hooks import model_lock, removing, visual_mode
 from .inputs import call_model, input_error, model_device, move_to_device
 from .layers import check_model, resolve_layers
 
@@ -236,13 +236,16 @@ def pre_activations(
 
         return hook
 
-    handles = [module.register_forward_pre_hook(hook_for(name)) for name, module in modules.items()]
     inputs = move_to_device(inputs, model_device(model))
-    with removing(handles), visual_mode(model), torch.no_grad():
-        try:
-            call_model(model, inputs)
-        except (RuntimeError, IndexError) as error:
-            raise input_error(model, inputs, error) from error
+    with model_lock(model):
+        handles = [
+            module.register_forward_pre_hook(hook_for(name)) for name, module in modules.items()
+        ]
+        with removing(handles), visual_mode(model), torch.no_grad():
+            try:
+                call_model(model, inputs)
+            except (RuntimeError, IndexError) as error:
+                raise input_error(model, inputs, error) from error
     silent = [name for name in modules if name not in seen]
     if silent:
         raise ValueError(

@@ -96,8 +96,12 @@ def token_attribution(
     name, module = resolve_embedding(model, layer)
     inputs = move_to_device(inputs, model_device(model))
     substitute = _Substitute()
-    handles = [module.register_forward_hook(substitute)]
-    with removing(handles), visual_mode(model), torch.enable_grad():
+    # visual_mode first: it holds the model's lock, so no other thread's forward sees this hook.
+    with (
+        visual_mode(model),
+        removing([module.register_forward_hook(substitute)]),
+        torch.enable_grad(),
+    ):
         try:
             if method == "gradient":
                 substitute.make = lambda original: original.clone().requires_grad_(True)

@@ -212,3 +212,37 @@ def test_module_called_twice_keeps_the_last_call():
     expected = torch.zeros(2, 3)
     expected[:, 0] = 1
     torch.testing.assert_close(result.gradients["scale"], expected)
+
+
+def test_visual_forwards_on_one_model_are_serialized_across_threads(cnn, images):
+    import threading
+
+    inside = threading.Event()
+    release = threading.Event()
+    order: list[str] = []
+
+    class Gate(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if threading.current_thread().name == "first":
+                inside.set()
+                release.wait(5)
+            order.append(threading.current_thread().name)
+            return x
+
+    cnn.features.insert(0, Gate())
+    first = threading.Thread(
+        target=lambda: mv.capture(cnn, images, "features.1"), name="first", daemon=True
+    )
+    first.start()
+    assert inside.wait(5)
+    second = threading.Thread(
+        target=lambda: mv.capture(cnn, images, "features.1"), name="second", daemon=True
+    )
+    second.start()
+    second.join(0.3)
+    assert second.is_alive()  # waits for the model while the first capture holds it
+    release.set()
+    first.join(5)
+    second.join(5)
+    assert order == ["first", "second"]
+    assert all(not module._forward_hooks for module in cnn.modules())
