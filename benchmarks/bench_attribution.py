@@ -75,7 +75,7 @@ def cases(model: torch.nn.Module, x: torch.Tensor, target: int) -> list[dict[str
             "label": "integrated_gradients (50 steps, one batch)",
             "ours": ours("integrated_gradients", steps=50),
             "captum": lambda: IntegratedGradients(model).attribute(x, target=target, n_steps=50),
-            "reps": 5,
+            "reps": 7,
         },
         {
             "label": "integrated_gradients (50 steps, batched by 8)",
@@ -83,7 +83,7 @@ def cases(model: torch.nn.Module, x: torch.Tensor, target: int) -> list[dict[str
             "captum": lambda: IntegratedGradients(model).attribute(
                 x, target=target, n_steps=50, internal_batch_size=8
             ),
-            "reps": 5,
+            "reps": 7,
         },
         {
             "label": "occlusion (3x16x16, stride 8; captum 1 window per forward)",

@@ -57,6 +57,19 @@ def normalize_tokens(tokens: Any, batch: int, time: int, lengths: torch.Tensor) 
     return result
 
 
+def check_lengths(lengths: torch.Tensor, sequences: Any) -> None:
+    """Lengths of a variable-length batch: one per sequence, each between 1 and the padded length."""
+    if not isinstance(sequences, torch.Tensor) or sequences.dim() < 2:
+        raise ValueError("with lengths=, inputs must be a padded batch [batch, time, ...]")
+    batch, time = int(sequences.shape[0]), int(sequences.shape[1])
+    if lengths.dim() != 1 or lengths.numel() != batch or lengths.is_floating_point():
+        raise ValueError(
+            f"lengths must be {batch} integers, one per sequence; got shape {list(lengths.shape)}"
+        )
+    if bool((lengths < 1).any()) or bool((lengths > time).any()):
+        raise ValueError(f"every length must be between 1 and the padded length {time}")
+
+
 class HiddenStates(ModelWidget):
     """A recurrent layer's hidden state (or cell state, a gate, the gradient) per timestep and unit.
 
@@ -195,7 +208,9 @@ class HiddenStates(ModelWidget):
         if lengths is not None:
             if isinstance(inputs, (tuple, list, dict)):
                 raise TypeError("pass lengths= with a tensor of sequences, not a tuple of inputs")
-            inputs = (inputs, torch.as_tensor(lengths))
+            lengths = torch.as_tensor(lengths)
+            check_lengths(lengths, inputs)
+            inputs = (inputs, lengths)
         self._inputs: Any = inputs
         self._states: RecurrentStates | None = None
         self._gradients: torch.Tensor | None = None

@@ -358,3 +358,11 @@ def test_a_range_out_of_order_is_said_not_raised(model, tokens):
     front.set(quantity="gradient")
     assert "not gradients" in hs.matches_meta["problem"]
     hs.close()
+
+
+def test_lengths_of_a_packed_batch_are_checked(model, tokens):
+    with pytest.raises(ValueError, match=r"lengths must be \d+ integers, one per sequence"):
+        mv.HiddenStates(model, tokens, lengths=[3])
+    with pytest.raises(ValueError, match=r"between 1 and the padded length"):
+        mv.HiddenStates(model, tokens, lengths=[tokens.shape[1] + 1] * tokens.shape[0])
+
