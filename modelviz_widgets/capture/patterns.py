@@ -136,3 +136,21 @@ def pattern_runs(mask: torch.Tensor) -> list[tuple[int, int, int]]:
         if start is not None:
             runs.append((sample, start, rows.shape[1] - 1))
     return runs
+
+
+def search_pattern(
+    values: torch.Tensor,
+    sample: int,
+    start: int,
+    end: int,
+    threshold: float,
+    lengths: torch.Tensor,
+) -> tuple[list[int], torch.Tensor, list[tuple[int, int, int]]]:
+    """The whole search for one selected range: the units on inside ``[start, end]`` of
+    ``sample`` and off outside it, their match score at every step of every sequence, and the
+    runs where all of them fire together (see :func:`pattern_units`, :func:`pattern_scores`,
+    :func:`pattern_runs`)."""
+    units = [int(unit) for unit in pattern_units(values, sample, start, end, threshold, lengths)]
+    scores = pattern_scores(values, units, threshold, lengths)
+    runs = pattern_runs(pattern_mask(values, units, threshold, lengths))
+    return units, scores, runs

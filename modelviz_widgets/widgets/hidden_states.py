@@ -8,66 +8,24 @@ import torch
 import traitlets
 from torch import nn
 
-from ..capture.hooks import output_logits
 from ..capture.layers import check_model
-from ..capture.patterns import pattern_mask, pattern_runs, pattern_scores, pattern_units
+from ..capture.patterns import search_pattern
 from ..capture.recurrent import (
     GATE_NAMES,
     RecurrentStates,
-    recurrent_layers,
     recurrent_states,
     resolve_recurrent,
 )
 from ..capture.tokens import token_attribution
 from .base import ModelWidget, load_bundle
+from .sequences import (
+    final_step_logits,
+    normalize_tokens,
+    recurrent_layer_options,
+    with_lengths,
+)
 
 MAX_RUNS = 50
-
-
-def final_step_logits(output: Any) -> torch.Tensor:
-    """``[batch, classes]`` scores (of the last step, for a per-step ``[batch, time, classes]``)."""
-    logits = output_logits(output)
-    if logits.dim() == 3:
-        logits = logits[:, -1]
-    if logits.dim() == 1:
-        logits = logits.unsqueeze(0)
-    return logits.reshape(logits.shape[0], -1)
-
-
-def normalize_tokens(tokens: Any, batch: int, time: int, lengths: torch.Tensor) -> list[list[str]]:
-    """Tokens as one list of strings per sequence, each as long as its sequence."""
-    if tokens is None:
-        return []
-    tokens = list(tokens)
-    if tokens and all(isinstance(token, str) for token in tokens):
-        tokens = [tokens]
-    if len(tokens) != batch:
-        raise ValueError(f"got tokens for {len(tokens)} sequences, but the batch has {batch}")
-    result = []
-    for index, row in enumerate(tokens):
-        if isinstance(row, str) or not all(isinstance(token, str) for token in row):
-            raise TypeError("tokens must be a list of strings, or one such list per sequence")
-        length = int(lengths[index])
-        if len(row) not in (length, time):
-            raise ValueError(
-                f"sequence {index} has {len(row)} tokens but {length} steps; pass one token per "
-                "step"
-            )
-        result.append([str(token) for token in row])
-    return result
-
-
-def check_lengths(lengths: torch.Tensor, sequences: Any) -> None:
-    """Lengths of a variable-length batch: one per sequence, each between 1 and the padded length."""
-    if not isinstance(sequences, torch.Tensor) or sequences.dim() < 2:
-        raise ValueError("with lengths=, inputs must be a padded batch [batch, time, ...]")
-    batch, time = int(sequences.shape[0]), int(sequences.shape[1])
-    if lengths.dim() != 1 or lengths.numel() != batch or lengths.is_floating_point():
-        raise ValueError(
-            f"lengths must be {batch} integers, one per sequence; got shape {list(lengths.shape)}"
-        )
-    if bool((lengths < 1).any()) or bool((lengths > time).any()):
-        raise ValueError(f"every length must be between 1 and the padded length {time}")
 
 
 class HiddenStates(ModelWidget):
@@ -205,31 +163,13 @@ class HiddenStates(ModelWidget):
         **kwargs: Any,
     ) -> None:
         self._model: nn.Module | None = check_model(model)
-        if lengths is not None:
-            if isinstance(inputs, (tuple, list, dict)):
-                raise TypeError("pass lengths= with a tensor of sequences, not a tuple of inputs")
-            lengths = torch.as_tensor(lengths)
-            check_lengths(lengths, inputs)
-            inputs = (inputs, lengths)
-        self._inputs: Any = inputs
+        self._inputs: Any = with_lengths(inputs, lengths)
         self._states: RecurrentStates | None = None
         self._gradients: torch.Tensor | None = None
         self._attribution: torch.Tensor | None = None
         self._targets: torch.Tensor | None = None
         self._ready = False
-        modules = recurrent_layers(model)
-        if not modules:
-            raise ValueError("the model has no nn.RNN, nn.LSTM or nn.GRU layer")
-        options = [
-            {
-                "name": name,
-                "module_type": type(module).__name__,
-                "num_layers": module.num_layers,
-                "bidirectional": module.bidirectional,
-                "hidden_size": module.hidden_size,
-            }
-            for name, module in modules.items()
-        ]
+        options = recurrent_layer_options(model)
         self._embedded = any(isinstance(m, nn.Embedding) for m in model.modules())
         # Selections are validated against the layer's sizes, known once it has run.
         selections = {
@@ -238,7 +178,7 @@ class HiddenStates(ModelWidget):
             if name in self._selections and name not in ("encoding", "byte_budget")
         }
         super().__init__(layer_options=options, **kwargs)
-        self.layer = layer if layer is not None else next(iter(modules))
+        self.layer = layer if layer is not None else options[0]["name"]
         self._load_layer()
         for name, value in selections.items():
             setattr(self, name, value)
@@ -481,11 +421,9 @@ class HiddenStates(ModelWidget):
         else:
             assert self._states is not None
             values = self._quantity_values(self.quantity)[self.stacked_layer, self.direction]
-            lengths = self._states.lengths.cpu()
-            found = pattern_units(values, self.sample, start, end, self.threshold, lengths)
-            units = [int(unit) for unit in found]
-            scores = pattern_scores(values, units, self.threshold, lengths)
-            runs = pattern_runs(pattern_mask(values, units, self.threshold, lengths))
+            units, scores, runs = search_pattern(
+                values, self.sample, start, end, self.threshold, self._states.lengths.cpu()
+            )
         payload = self._payload(
             "matches",
             scores,
