@@ -6,6 +6,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.utils.rnn import PackedSequence
 
 
 class InputShapeError(ValueError):
@@ -21,7 +22,7 @@ def model_device(model: nn.Module) -> torch.device:
 
 
 def move_to_device(inputs: Any, device: torch.device) -> Any:
-    if isinstance(inputs, torch.Tensor):
+    if isinstance(inputs, (torch.Tensor, PackedSequence)):
         return inputs.to(device)
     if isinstance(inputs, (tuple, list)):
         return type(inputs)(move_to_device(item, device) for item in inputs)
@@ -31,10 +32,12 @@ def move_to_device(inputs: Any, device: torch.device) -> Any:
 
 
 def call_model(model: nn.Module, inputs: Any) -> Any:
-    """``model(inputs)``; a tuple/list is passed as positional arguments, a dict as keywords."""
+    """``model(inputs)``; a tuple/list is passed as positional arguments, a dict as keywords.
+
+    A ``PackedSequence`` is a tuple too, but it is one argument."""
     if isinstance(inputs, dict):
         return model(**inputs)
-    if isinstance(inputs, (tuple, list)):
+    if isinstance(inputs, (tuple, list)) and not isinstance(inputs, PackedSequence):
         return model(*inputs)
     return model(inputs)
 

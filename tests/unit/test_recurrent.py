@@ -204,3 +204,18 @@ def test_bad_layers_are_named():
 
 def test_exported():
     assert mv.recurrent_states is recurrent_states
+
+
+def test_a_packed_sequence_given_as_the_input_of_a_bare_lstm():
+    torch.manual_seed(8)
+    lstm = nn.LSTM(3, 4, batch_first=True, bidirectional=True).eval()
+    x = torch.randn(3, 5, 3)
+    lengths = torch.tensor([2, 5, 4])
+    packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    states = recurrent_states(lstm, packed)
+    with torch.no_grad():
+        output = pad_packed_sequence(lstm(packed)[0], batch_first=True)[0]
+    torch.testing.assert_close(states.lengths, lengths)
+    ours = torch.cat([states.hidden[0, 0], states.hidden[0, 1]], dim=-1)
+    torch.testing.assert_close(ours, output, atol=1e-5, rtol=0)
+    assert mv.HiddenStates(lstm, packed).n_samples == 3
