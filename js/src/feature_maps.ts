@@ -8,7 +8,7 @@ import { bindTrait, createSelect, createSlider, type SelectOption } from "./lib/
 import { readPayload, type Meta, type Payload } from "./lib/decode";
 import { Heatmap } from "./lib/heatmap";
 import { Mosaic } from "./lib/mosaic";
-import { createStyle } from "./lib/style";
+import { createRedraw, createShell, listen, panel, showNotes } from "./lib/view";
 
 interface LayerOption {
   name: string;
@@ -53,34 +53,12 @@ function layerChoices(options: LayerOption[] | undefined): SelectOption[] {
   return (options ?? []).map((option) => ({ value: option.name, label: layerLabel(option) }));
 }
 
-function panel(title: string, ...content: HTMLElement[]): { el: HTMLElement; title: HTMLElement } {
-  const el = document.createElement("section");
-  el.className = "mvz-panel";
-  const heading = document.createElement("div");
-  heading.className = "mvz-title";
-  heading.textContent = title;
-  el.append(heading, ...content);
-  return { el, title: heading };
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
 function render({ model, el }: RenderProps<Model>): () => void {
-  const root = document.createElement("div");
-  root.className = "mvz-root";
-  root.dataset.mvWidget = "FeatureMaps";
-  root.dataset.mvState = "loading";
-  root.appendChild(createStyle());
-
-  // A selection this view sent and the kernel has not answered yet (with a channel payload or an error).
-  let pending = false;
+  const { root, header, errorLine, noteLine, mount } = createShell("FeatureMaps", el);
+  const redraw = createRedraw({ root, errorLine, error: () => model.get("error"), draw });
   const onWrite = (name: keyof Model): void => {
     // The colour map is applied here, in the browser: nothing to wait for.
-    if (name === "colormap") return;
-    pending = true;
-    updateStatus();
+    if (name !== "colormap") redraw.markPending();
   };
 
   const layerSelect = createSelect(
@@ -97,17 +75,7 @@ function render({ model, el }: RenderProps<Model>): () => void {
     COLORMAP_CHOICES.map((choice) => ({ value: choice, label: choice })),
   );
   const controls = [layerSelect, channelSlider, sampleSlider, colormapSelect];
-  const header = document.createElement("div");
-  header.className = "mvz-header";
   header.append(...controls.map((control) => control.el));
-
-  const errorLine = document.createElement("div");
-  errorLine.className = "mvz-error";
-  errorLine.setAttribute("role", "alert");
-  errorLine.hidden = true;
-  const noteLine = document.createElement("div");
-  noteLine.className = "mvz-note";
-  noteLine.hidden = true;
 
   const inputView = new Heatmap({ maxWidth: 224, maxHeight: 224, minHeight: 16 });
   const channelView = new Heatmap({ maxWidth: 320, maxHeight: 320, minHeight: 24, colorbar: true });
@@ -120,25 +88,13 @@ function render({ model, el }: RenderProps<Model>): () => void {
   body.className = "mvz-body";
   body.append(inputPanel.el, channelPanel.el, gridPanel.el);
 
-  root.append(header, errorLine, noteLine, body);
-  el.appendChild(root);
+  mount(header, errorLine, noteLine, body);
 
-  // Decode or draw failures of one part, shown like kernel errors instead of only in the console.
-  const partErrors = new Map<number, string>();
   const drawn: { input: Payload | null; channel: Payload | null; grid: Payload | null } = {
     input: null,
     channel: null,
     grid: null,
   };
-
-  function guarded(part: number, what: string, draw: () => void): void {
-    try {
-      draw();
-      partErrors.delete(part);
-    } catch (error) {
-      partErrors.set(part, `cannot draw the ${what}: ${messageOf(error)}`);
-    }
-  }
 
   function drawInput(): void {
     const payload = readPayload(model.get("input_data"), model.get("input_meta"));
@@ -167,23 +123,6 @@ function render({ model, el }: RenderProps<Model>): () => void {
     gridPanel.title.textContent = `all channels (${payload.shape[0] ?? 0})`;
   }
 
-  function updateNote(): void {
-    const notes = new Set<string>();
-    for (const payload of [drawn.input, drawn.channel, drawn.grid]) {
-      if (payload?.meta.downsampled && payload.meta.note) notes.add(payload.meta.note);
-    }
-    const text = [...notes].join(" ");
-    noteLine.textContent = text;
-    noteLine.hidden = text === "";
-  }
-
-  function updateStatus(): void {
-    const message = model.get("error") || [...partErrors.values()].join("\n");
-    errorLine.textContent = message;
-    errorLine.hidden = message === "";
-    root.dataset.mvState = message ? "error" : pending ? "loading" : "ready";
-  }
-
   function updateRanges(): void {
     // A missing count (an older or partial state) reads as 1: the slider hides instead of showing NaN.
     const channels = Number(model.get("n_channels")) || 1;
@@ -196,58 +135,36 @@ function render({ model, el }: RenderProps<Model>): () => void {
 
   // Changes arrive one trait at a time; one kernel message sets several, so they are collected and drawn
   // together after the message has been applied (a microtask), each part at most once.
-  let dirty = 0;
-  let answered = false;
-  let scheduled = false;
-  let disposed = false;
-
-  function flush(): void {
-    scheduled = false;
-    if (disposed) return;
-    const parts = dirty;
-    dirty = 0;
-    if (parts & INPUT) guarded(INPUT, "input", drawInput);
-    if (parts & CHANNEL) guarded(CHANNEL, "channel", drawChannel);
-    if (parts & GRID) guarded(GRID, "channel grid", drawGrid);
+  function draw(parts: number): void {
+    if (parts & INPUT) redraw.guarded("input", drawInput);
+    if (parts & CHANNEL) redraw.guarded("channel", drawChannel);
+    if (parts & GRID) redraw.guarded("channel grid", drawGrid);
     else if (parts & SELECTION) gridView.select(model.get("channel"));
-    if (answered) pending = false;
-    answered = false;
-    updateNote();
-    updateStatus();
-  }
-
-  function invalidate(parts: number, answer = false): void {
-    dirty |= parts;
-    answered ||= answer;
-    if (!scheduled) {
-      scheduled = true;
-      queueMicrotask(flush);
-    }
+    showNotes(noteLine, [drawn.input, drawn.channel, drawn.grid]);
   }
 
   const handlers: Array<[keyof Model, () => void]> = [
-    ["input_data", () => invalidate(INPUT)],
-    ["input_meta", () => invalidate(INPUT)],
-    ["channel_data", () => invalidate(CHANNEL, true)],
-    ["channel_meta", () => invalidate(CHANNEL, true)],
-    ["grid_data", () => invalidate(GRID)],
-    ["grid_meta", () => invalidate(GRID)],
-    ["channel", () => invalidate(SELECTION)],
-    ["colormap", () => invalidate(CHANNEL | GRID)],
-    ["error", () => invalidate(0, true)],
+    ["input_data", () => redraw.invalidate(INPUT)],
+    ["input_meta", () => redraw.invalidate(INPUT)],
+    ["channel_data", () => redraw.invalidate(CHANNEL, true)],
+    ["channel_meta", () => redraw.invalidate(CHANNEL, true)],
+    ["grid_data", () => redraw.invalidate(GRID)],
+    ["grid_meta", () => redraw.invalidate(GRID)],
+    ["channel", () => redraw.invalidate(SELECTION)],
+    ["colormap", () => redraw.invalidate(CHANNEL | GRID)],
+    ["error", () => redraw.invalidate(0, true)],
     ["n_channels", updateRanges],
     ["n_samples", updateRanges],
     ["layer_options", () => layerSelect.setOptions(layerChoices(model.get("layer_options")))],
   ];
-  for (const [name, handler] of handlers) model.on(`change:${name}`, handler);
+  const unlisten = listen(model, handlers);
 
   updateRanges();
-  dirty = INPUT | CHANNEL | GRID;
-  flush();
+  redraw.flush(INPUT | CHANNEL | GRID);
 
   return () => {
-    disposed = true;
-    for (const [name, handler] of handlers) model.off(`change:${name}`, handler);
+    redraw.dispose();
+    unlisten();
     for (const control of controls) control.destroy();
     inputView.destroy();
     channelView.destroy();

@@ -9,7 +9,7 @@ import { bindTrait, createSelect, createSlider, type SelectOption } from "./lib/
 import { formatNumber, readPayload, type Meta, type Payload } from "./lib/decode";
 import { FilterGrid } from "./lib/filter_grid";
 import { Heatmap } from "./lib/heatmap";
-import { createStyle } from "./lib/style";
+import { createRedraw, createShell, listen, panel, showNotes } from "./lib/view";
 
 interface LayerOption {
   name: string;
@@ -56,34 +56,12 @@ function choices(values: readonly string[]): SelectOption[] {
   return values.map((value) => ({ value, label: value }));
 }
 
-function panel(title: string, content: HTMLElement): { el: HTMLElement; title: HTMLElement } {
-  const el = document.createElement("section");
-  el.className = "mvz-panel";
-  const heading = document.createElement("div");
-  heading.className = "mvz-title";
-  heading.textContent = title;
-  el.append(heading, content);
-  return { el, title: heading };
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
 function render({ model, el }: RenderProps<Model>): () => void {
-  const root = document.createElement("div");
-  root.className = "mvz-root";
-  root.dataset.mvWidget = "Filters";
-  root.dataset.mvState = "loading";
-  root.appendChild(createStyle());
-
-  // A selection sent by this view that the kernel has not answered yet.
-  let pending = false;
+  const { root, header, errorLine, noteLine, mount } = createShell("Filters", el);
+  const redraw = createRedraw({ root, errorLine, error: () => model.get("error"), draw });
   const onWrite = (name: keyof Model): void => {
     // Colours are applied here; the projection is answered by the bqplot scatter, not this view.
-    if (name === "colormap" || name === "projection") return;
-    pending = true;
-    updateStatus();
+    if (name !== "colormap" && name !== "projection") redraw.markPending();
   };
 
   const layerSelect = createSelect(bindTrait(model, "layer", onWrite), "layer", layerChoices(model.get("layer_options")));
@@ -98,17 +76,7 @@ function render({ model, el }: RenderProps<Model>): () => void {
   const projectionSelect = createSelect(bindTrait(model, "projection", onWrite), "projection", choices(["pca", "tsne"]));
   const colormapSelect = createSelect(bindTrait(model, "colormap", onWrite), "colormap", choices(COLORMAP_CHOICES));
   const controls = [layerSelect, filterSlider, channelSlider, sortSelect, projectionSelect, colormapSelect];
-  const header = document.createElement("div");
-  header.className = "mvz-header";
   header.append(...controls.map((control) => control.el));
-
-  const errorLine = document.createElement("div");
-  errorLine.className = "mvz-error";
-  errorLine.setAttribute("role", "alert");
-  errorLine.hidden = true;
-  const noteLine = document.createElement("div");
-  noteLine.className = "mvz-note";
-  noteLine.hidden = true;
 
   const filterView = new Heatmap({ maxWidth: 240, maxHeight: 240, minHeight: 24, colorbar: true });
   const gridView = new FilterGrid({ maxWidth: 360 });
@@ -117,10 +85,8 @@ function render({ model, el }: RenderProps<Model>): () => void {
   const body = document.createElement("div");
   body.className = "mvz-body";
   body.append(filterPanel.el, gridPanel.el);
-  root.append(header, errorLine, noteLine, body);
-  el.appendChild(root);
+  mount(header, errorLine, noteLine, body);
 
-  const partErrors = new Map<number, string>();
   const drawn: { filter: Payload | null; grid: Payload | null } = { filter: null, grid: null };
   // Display order (filter index per grid cell) and norms by filter index.
   let order: number[] = [];
@@ -136,15 +102,6 @@ function render({ model, el }: RenderProps<Model>): () => void {
     const norm = norms[index];
     return norm === undefined ? `filter ${index}` : `filter ${index} · norm ${formatNumber(norm)}`;
   };
-
-  function guarded(part: number, what: string, draw: () => void): void {
-    try {
-      draw();
-      partErrors.delete(part);
-    } catch (error) {
-      partErrors.set(part, `cannot draw the ${what}: ${messageOf(error)}`);
-    }
-  }
 
   function readVector(data: keyof Model, meta: keyof Model): number[] {
     const payload = readPayload(model.get(data), model.get(meta));
@@ -188,23 +145,6 @@ function render({ model, el }: RenderProps<Model>): () => void {
     gridPanel.title.textContent = `all filters (${payload.shape[0] ?? 0}${sorted})`;
   }
 
-  function updateNote(): void {
-    const notes = new Set<string>();
-    for (const payload of [drawn.filter, drawn.grid]) {
-      if (payload?.meta.downsampled && payload.meta.note) notes.add(payload.meta.note);
-    }
-    const text = [...notes].join(" ");
-    noteLine.textContent = text;
-    noteLine.hidden = text === "";
-  }
-
-  function updateStatus(): void {
-    const message = model.get("error") || [...partErrors.values()].join("\n");
-    errorLine.textContent = message;
-    errorLine.hidden = message === "";
-    root.dataset.mvState = message ? "error" : pending ? "loading" : "ready";
-  }
-
   function updateRanges(): void {
     const filters = Number(model.get("n_filters")) || 1;
     filterSlider.setRange(0, filters - 1);
@@ -213,59 +153,38 @@ function render({ model, el }: RenderProps<Model>): () => void {
     channelSlider.el.hidden = model.get("rgb") === true || !(channels > 1);
   }
 
-  let dirty = 0;
-  let answered = false;
-  let scheduled = false;
-  let disposed = false;
-
-  function flush(): void {
-    scheduled = false;
-    if (disposed) return;
-    const parts = dirty;
-    dirty = 0;
-    if (parts & FILTER) guarded(FILTER, "filter", drawFilter);
-    if (parts & GRID) guarded(GRID, "filter grid", drawGrid);
+  // The traits of one kernel message are drawn together after it, each part at most once.
+  function draw(parts: number): void {
+    if (parts & FILTER) redraw.guarded("filter", drawFilter);
+    if (parts & GRID) redraw.guarded("filter grid", drawGrid);
     else if (parts & SELECTION) gridView.select(positionOf(model.get("filter")));
     showSeq();
-    if (answered) pending = false;
-    answered = false;
-    updateNote();
-    updateStatus();
-  }
-
-  function invalidate(parts: number, answer = false): void {
-    dirty |= parts;
-    answered ||= answer;
-    if (!scheduled) {
-      scheduled = true;
-      queueMicrotask(flush);
-    }
+    showNotes(noteLine, [drawn.filter, drawn.grid]);
   }
 
   const handlers: Array<[keyof Model, () => void]> = [
-    ["filter_data", () => invalidate(FILTER, true)],
-    ["filter_meta", () => invalidate(FILTER, true)],
-    ["grid_data", () => invalidate(GRID, true)],
-    ["grid_meta", () => invalidate(GRID, true)],
-    ["order_data", () => invalidate(GRID, true)],
-    ["norms_data", () => invalidate(GRID)],
-    ["filter", () => invalidate(SELECTION)],
-    ["colormap", () => invalidate(FILTER | GRID)],
-    ["error", () => invalidate(0, true)],
+    ["filter_data", () => redraw.invalidate(FILTER, true)],
+    ["filter_meta", () => redraw.invalidate(FILTER, true)],
+    ["grid_data", () => redraw.invalidate(GRID, true)],
+    ["grid_meta", () => redraw.invalidate(GRID, true)],
+    ["order_data", () => redraw.invalidate(GRID, true)],
+    ["norms_data", () => redraw.invalidate(GRID)],
+    ["filter", () => redraw.invalidate(SELECTION)],
+    ["colormap", () => redraw.invalidate(FILTER | GRID)],
+    ["error", () => redraw.invalidate(0, true)],
     ["n_filters", updateRanges],
     ["n_input_channels", updateRanges],
     ["rgb", updateRanges],
     ["layer_options", () => layerSelect.setOptions(layerChoices(model.get("layer_options")))],
   ];
-  for (const [name, handler] of handlers) model.on(`change:${name}`, handler);
+  const unlisten = listen(model, handlers);
 
   updateRanges();
-  dirty = FILTER | GRID;
-  flush();
+  redraw.flush(FILTER | GRID);
 
   return () => {
-    disposed = true;
-    for (const [name, handler] of handlers) model.off(`change:${name}`, handler);
+    redraw.dispose();
+    unlisten();
     for (const control of controls) control.destroy();
     filterView.destroy();
     gridView.destroy();

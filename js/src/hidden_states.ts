@@ -8,10 +8,10 @@ import { getLut, pickLut } from "./lib/colormap";
 import { bindTrait, createSelect, createSlider, type SelectOption } from "./lib/controls";
 import { describeValue, readPayload, toCodes, type Meta, type Payload } from "./lib/decode";
 import { Colorbar } from "./lib/heatmap";
-import { createStyle } from "./lib/style";
 import { columnAt, thresholdRange, TimeGrid } from "./lib/timeline";
-import { asText, element, fillScoredTokens, fillTokenAxis, metaKey, panel, SEQUENCE_CSS } from "./lib/tokens";
+import { asText, element, fillScoredTokens, fillTokenAxis, metaKey, SEQUENCE_CSS } from "./lib/tokens";
 import { Tooltip } from "./lib/tooltip";
+import { createRedraw, createShell, listen, panel, showNotes } from "./lib/view";
 
 type MetaTrait = Meta | Record<string, never>;
 
@@ -63,18 +63,16 @@ function count(value: unknown): number {
 }
 
 function render({ model, el }: RenderProps<Model>): () => void {
-  const root = element("div", "mvz-root");
-  root.dataset.mvWidget = "HiddenStates";
-  root.dataset.mvState = "loading";
-  const ownStyle = element("style");
-  ownStyle.textContent = SEQUENCE_CSS;
-  root.append(createStyle(), ownStyle);
-
-  let pending = false;
-  const onWrite = (): void => {
-    pending = true;
-    updateStatus();
-  };
+  const { root, header, errorLine, noteLine, mount } = createShell("HiddenStates", el, SEQUENCE_CSS);
+  // Still loading until some payload has arrived; the newest payload's seq is data-mv-seq.
+  const redraw = createRedraw({
+    root,
+    errorLine,
+    error: () => model.get("error"),
+    draw,
+    loading: () => showSeq() === 0,
+  });
+  const onWrite = (): void => redraw.markPending();
   const trait = <K extends keyof Model & string>(name: K) => bindTrait(model, name, onWrite);
 
   const layerChoices = (): SelectOption[] =>
@@ -105,14 +103,7 @@ function render({ model, el }: RenderProps<Model>): () => void {
     layerSelect, stackedSlider, directionSelect, quantitySelect, targetSelect, sampleSlider, timestepSlider,
   ];
   const patternControls = [startSlider, endSlider, thresholdSlider];
-  const header = element("div", "mvz-header");
   header.append(...controls.map((control) => control.el));
-
-  const errorLine = element("div", "mvz-error");
-  errorLine.setAttribute("role", "alert");
-  errorLine.hidden = true;
-  const noteLine = element("div", "mvz-note");
-  noteLine.hidden = true;
 
   // One grid per direction, its token axis under it, one colour scale for both.
   const grids = [0, 1].map((direction) => {
@@ -157,21 +148,10 @@ function render({ model, el }: RenderProps<Model>): () => void {
 
   const body = element("div", "mvz-body");
   body.append(stepPanel.el, patternPanel.el);
-  root.append(header, errorLine, noteLine, gridRow, colorbar.el, attrPanel.el, body);
-  el.appendChild(root);
+  mount(header, errorLine, noteLine, gridRow, colorbar.el, attrPanel.el, body);
 
-  const partErrors = new Map<string, string>();
   let states: Payload | null = null;
   let attribution: Payload | null = null;
-
-  function guarded(part: string, draw: () => void): void {
-    try {
-      draw();
-      partErrors.delete(part);
-    } catch (error) {
-      partErrors.set(part, `cannot draw the ${part}: ${error instanceof Error ? error.message : String(error)}`);
-    }
-  }
 
   const tokenAt = (t: number): string => {
     const row = (model.get("tokens") ?? [])[Number(model.get("sample")) || 0];
@@ -190,8 +170,7 @@ function render({ model, el }: RenderProps<Model>): () => void {
       g.grid.draw(codes.subarray(d * units * time, (d + 1) * units * time), units, time, lut);
     });
     colorbar.update(states.meta, lut, grids[0].grid.layout.width);
-    noteLine.textContent = states.meta.downsampled ? states.meta.note : "";
-    noteLine.hidden = noteLine.textContent === "";
+    showNotes(noteLine, [states]);
   }
 
   function drawAxis(): void {
@@ -285,48 +264,24 @@ function render({ model, el }: RenderProps<Model>): () => void {
     }
   }
 
-  function updateStatus(): void {
-    const message = model.get("error") || [...partErrors.values()].join("\n");
-    errorLine.textContent = message;
-    errorLine.hidden = message === "";
+  function showSeq(): number {
     const seqs = (["states_meta", "step_meta", "matches_meta", "attribution_meta"] as const).map(
       (name) => Number((model.get(name) as Partial<Meta>).seq) || 0,
     );
     const seq = Math.max(...seqs);
     if (seq > 0) root.dataset.mvSeq = String(seq);
-    root.dataset.mvState = message ? "error" : pending || seq === 0 ? "loading" : "ready";
+    return seq;
   }
 
   // Several traits arrive in one kernel message: collect them and draw each part once, after it.
   const STATES = 1, STEP = 2, ATTR = 4, MATCHES = 8, MARKS = 16, RANGES = 32;
-  let dirty = 0;
-  let answered = false;
-  let scheduled = false;
-  let disposed = false;
-
-  function flush(): void {
-    scheduled = false;
-    if (disposed) return;
-    const parts = dirty;
-    dirty = 0;
+  function draw(parts: number): void {
     if (parts & RANGES) updateRanges();
-    if (parts & STATES) guarded("states", drawStates);
-    if (parts & (STATES | MARKS)) guarded("highlight", drawHighlight);
-    if (parts & STEP) guarded("step view", drawStep);
-    if (parts & ATTR) guarded("attribution", drawAttribution);
-    if (parts & MATCHES) guarded("pattern matches", drawMatches);
-    if (answered) pending = false;
-    answered = false;
-    updateStatus();
-  }
-
-  function invalidate(parts: number, answer = false): void {
-    dirty |= parts;
-    answered ||= answer;
-    if (!scheduled) {
-      scheduled = true;
-      queueMicrotask(flush);
-    }
+    if (parts & STATES) redraw.guarded("states", drawStates);
+    if (parts & (STATES | MARKS)) redraw.guarded("highlight", drawHighlight);
+    if (parts & STEP) redraw.guarded("step view", drawStep);
+    if (parts & ATTR) redraw.guarded("attribution", drawAttribution);
+    if (parts & MATCHES) redraw.guarded("pattern matches", drawMatches);
   }
 
   // Pointer on a grid: a click picks the timestep, a drag selects the pattern range.
@@ -373,38 +328,37 @@ function render({ model, el }: RenderProps<Model>): () => void {
   });
 
   const handlers: Array<[keyof Model, () => void]> = [
-    ["states_data", () => invalidate(STATES | RANGES, true)],
-    ["states_meta", () => invalidate(STATES | RANGES, true)],
-    ["step_data", () => invalidate(STEP, true)],
-    ["step_meta", () => invalidate(STEP, true)],
-    ["attribution_data", () => invalidate(ATTR, true)],
-    ["attribution_meta", () => invalidate(ATTR, true)],
-    ["matches_data", () => invalidate(MATCHES, true)],
-    ["matches_meta", () => invalidate(MATCHES, true)],
-    ["pattern_units", () => invalidate(MATCHES)],
-    ["pattern_runs", () => invalidate(MATCHES)],
-    ["timestep", () => invalidate(MARKS)],
-    ["threshold", () => invalidate(RANGES)],
-    ["pattern_start", () => invalidate(MARKS | MATCHES)],
-    ["pattern_end", () => invalidate(MARKS)],
-    ["tokens", () => invalidate(MARKS | ATTR | STEP)],
-    ["error", () => invalidate(0, true)],
-    ["n_steps", () => invalidate(RANGES)],
-    ["n_samples", () => invalidate(RANGES)],
-    ["n_stacked_layers", () => invalidate(RANGES)],
-    ["n_directions", () => invalidate(RANGES)],
-    ["n_classes", () => invalidate(RANGES)],
+    ["states_data", () => redraw.invalidate(STATES | RANGES, true)],
+    ["states_meta", () => redraw.invalidate(STATES | RANGES, true)],
+    ["step_data", () => redraw.invalidate(STEP, true)],
+    ["step_meta", () => redraw.invalidate(STEP, true)],
+    ["attribution_data", () => redraw.invalidate(ATTR, true)],
+    ["attribution_meta", () => redraw.invalidate(ATTR, true)],
+    ["matches_data", () => redraw.invalidate(MATCHES, true)],
+    ["matches_meta", () => redraw.invalidate(MATCHES, true)],
+    ["pattern_units", () => redraw.invalidate(MATCHES)],
+    ["pattern_runs", () => redraw.invalidate(MATCHES)],
+    ["timestep", () => redraw.invalidate(MARKS)],
+    ["threshold", () => redraw.invalidate(RANGES)],
+    ["pattern_start", () => redraw.invalidate(MARKS | MATCHES)],
+    ["pattern_end", () => redraw.invalidate(MARKS)],
+    ["tokens", () => redraw.invalidate(MARKS | ATTR | STEP)],
+    ["error", () => redraw.invalidate(0, true)],
+    ["n_steps", () => redraw.invalidate(RANGES)],
+    ["n_samples", () => redraw.invalidate(RANGES)],
+    ["n_stacked_layers", () => redraw.invalidate(RANGES)],
+    ["n_directions", () => redraw.invalidate(RANGES)],
+    ["n_classes", () => redraw.invalidate(RANGES)],
     ["layer_options", () => layerSelect.setOptions(layerChoices())],
     ["quantity_options", () => quantitySelect.setOptions(quantityChoices())],
   ];
-  for (const [name, handler] of handlers) model.on(`change:${name}`, handler);
+  const unlisten = listen(model, handlers);
 
-  dirty = STATES | STEP | ATTR | MATCHES | MARKS | RANGES;
-  flush();
+  redraw.flush(STATES | STEP | ATTR | MATCHES | MARKS | RANGES);
 
   return () => {
-    disposed = true;
-    for (const [name, handler] of handlers) model.off(`change:${name}`, handler);
+    redraw.dispose();
+    unlisten();
     for (const control of [...controls, ...patternControls]) control.destroy();
     for (const remove of pointerHandlers) remove();
     root.remove();

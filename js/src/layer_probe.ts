@@ -6,6 +6,7 @@
 import type { RenderProps } from "@anywidget/types";
 import { bindTrait, createSelect, type SelectOption } from "./lib/controls";
 import { createCoreView } from "./lib/core_view";
+import { listen } from "./lib/view";
 
 interface Model {
   layer: string;
@@ -74,11 +75,11 @@ function render({ model, el }: RenderProps<Model>): () => void {
     ["layers", showOptions],
     ["estimator_options", showOptions],
   ];
-  for (const [name, handler] of handlers) model.on(`change:${name}`, handler);
+  const unlisten = listen(model, handlers);
   showProgress();
 
   return () => {
-    for (const [name, handler] of handlers) model.off(`change:${name}`, handler);
+    unlisten();
     for (const control of controls) control.destroy();
     view.destroy();
   };

@@ -8,7 +8,7 @@ import { bindTrait, createSelect, createSlider, type SelectOption } from "./lib/
 import { formatNumber, readPayload, type Meta } from "./lib/decode";
 import { Heatmap } from "./lib/heatmap";
 import { Overlay } from "./lib/overlay";
-import { createStyle } from "./lib/style";
+import { createRedraw, createShell, listen, panel } from "./lib/view";
 
 type MetaTrait = Meta | Record<string, never>;
 
@@ -50,6 +50,9 @@ const METHOD_LABELS: Record<string, string> = {
   occlusion: "occlusion",
 };
 
+// The one part redrawn through the scheduler: input, attribution and overlay together.
+const PICTURES = 1;
+
 const EXTRA_CSS = `
 .mvz-progress { width: 16em; height: 6px; background: var(--jp-layout-color3, rgba(128,128,128,0.3)); }
 .mvz-progress > div { height: 100%; width: 0; background: var(--jp-brand-color1, #1976d2); }
@@ -63,35 +66,19 @@ const EXTRA_CSS = `
 .mvz-cost { color: var(--jp-ui-font-color2, inherit); font-variant-numeric: tabular-nums; }
 `;
 
-function panel(title: string, ...content: HTMLElement[]): { el: HTMLElement; title: HTMLElement } {
-  const el = document.createElement("section");
-  el.className = "mvz-panel";
-  const heading = document.createElement("div");
-  heading.className = "mvz-title";
-  heading.textContent = title;
-  el.append(heading, ...content);
-  return { el, title: heading };
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
 function render({ model, el }: RenderProps<Model>): () => void {
-  const root = document.createElement("div");
-  root.className = "mvz-root";
-  root.dataset.mvWidget = "Saliency";
-  root.dataset.mvState = "loading";
-  const extra = document.createElement("style");
-  extra.textContent = EXTRA_CSS;
-  root.append(createStyle(), extra);
-
-  // A request this view sent that the kernel has not answered yet.
-  let pending = false;
+  const { root, header, errorLine, mount } = createShell("Saliency", el, EXTRA_CSS);
+  const redraw = createRedraw({
+    root,
+    errorLine,
+    error: () => model.get("error"),
+    draw: (parts) => {
+      if (parts & PICTURES) redraw.guarded("attribution", drawPictures);
+    },
+    loading: () => model.get("busy"),
+  });
   const onWrite = (name: keyof Model): void => {
-    if (name === "blend") return; // applied here, nothing to wait for
-    pending = true;
-    updateStatus();
+    if (name !== "blend") redraw.markPending(); // the blend is applied here, nothing to wait for
   };
 
   const methodChoices = (): SelectOption[] =>
@@ -109,8 +96,6 @@ function render({ model, el }: RenderProps<Model>): () => void {
   });
   const target = bindTrait(model, "target", onWrite);
   const controls = [methodSelect, layerSelect, sampleSlider, blendSlider];
-  const header = document.createElement("div");
-  header.className = "mvz-header";
   header.append(...controls.map((control) => control.el));
 
   const statusLine = document.createElement("div");
@@ -126,11 +111,6 @@ function render({ model, el }: RenderProps<Model>): () => void {
   costLine.className = "mvz-cost";
   costLine.dataset.mvPart = "cost";
   statusLine.append(costLine, progressBar);
-
-  const errorLine = document.createElement("div");
-  errorLine.className = "mvz-error";
-  errorLine.setAttribute("role", "alert");
-  errorLine.hidden = true;
 
   const inputView = new Heatmap({ maxWidth: 200, maxHeight: 200, minHeight: 16 });
   const attributionView = new Heatmap({ maxWidth: 200, maxHeight: 200, minHeight: 16, colorbar: true });
@@ -157,33 +137,25 @@ function render({ model, el }: RenderProps<Model>): () => void {
   const body = document.createElement("div");
   body.className = "mvz-body";
   body.append(inputPanel.el, attributionPanel.el, overlayPanel.el, classPanel.el);
-  root.append(header, statusLine, errorLine, body);
-  el.appendChild(root);
-
-  let drawError = "";
+  mount(header, statusLine, errorLine, body);
 
   function drawPictures(): void {
-    try {
-      const input = readPayload(model.get("input_data"), model.get("input_meta"));
-      const map = readPayload(model.get("attribution_data"), model.get("attribution_meta"));
-      if (input === null) inputView.clear();
-      else if (input.meta.rgb === true && input.shape.length === 3 && input.shape[0] === 3) inputView.drawRgb(input);
-      else inputView.drawMap(input, getLut("gray"));
-      if (map === null) attributionView.clear();
-      else {
-        attributionView.drawMap(map, getLut("rdbu"));
-        // The method and target ride in the raw metadata (readPayload keeps only the codec's keys).
-        const raw = (model.get("attribution_meta") ?? {}) as { method?: unknown; target?: unknown };
-        const method = typeof raw.method === "string" ? (METHOD_LABELS[raw.method] ?? raw.method) : "attribution";
-        attributionPanel.title.textContent =
-          typeof raw.target === "number" ? `${method} · class ${raw.target}` : method;
-        root.dataset.mvSeq = String(map.meta.seq);
-      }
-      overlay.draw(input, map, Number(model.get("blend")));
-      drawError = "";
-    } catch (error) {
-      drawError = `cannot draw the attribution: ${messageOf(error)}`;
+    const input = readPayload(model.get("input_data"), model.get("input_meta"));
+    const map = readPayload(model.get("attribution_data"), model.get("attribution_meta"));
+    if (input === null) inputView.clear();
+    else if (input.meta.rgb === true && input.shape.length === 3 && input.shape[0] === 3) inputView.drawRgb(input);
+    else inputView.drawMap(input, getLut("gray"));
+    if (map === null) attributionView.clear();
+    else {
+      attributionView.drawMap(map, getLut("rdbu"));
+      // The method and target ride in the raw metadata (readPayload keeps only the codec's keys).
+      const raw = (model.get("attribution_meta") ?? {}) as { method?: unknown; target?: unknown };
+      const method = typeof raw.method === "string" ? (METHOD_LABELS[raw.method] ?? raw.method) : "attribution";
+      attributionPanel.title.textContent =
+        typeof raw.target === "number" ? `${method} · class ${raw.target}` : method;
+      root.dataset.mvSeq = String(map.meta.seq);
     }
+    overlay.draw(input, map, Number(model.get("blend")));
   }
 
   const rowHandlers: Array<[HTMLButtonElement, () => void]> = [];
@@ -238,44 +210,13 @@ function render({ model, el }: RenderProps<Model>): () => void {
     layerSelect.el.hidden = model.get("method") !== "grad_cam";
   }
 
-  function updateStatus(): void {
-    const message = model.get("error") || drawError;
-    errorLine.textContent = message;
-    errorLine.hidden = message === "";
-    const waiting = pending || model.get("busy");
-    root.dataset.mvState = message ? "error" : waiting ? "loading" : "ready";
-  }
-
-  // One kernel message sets several traits; redraw once after it has been applied (a microtask).
-  let dirtyPictures = false;
-  let answered = false;
-  let scheduled = false;
-  let disposed = false;
-  function flush(): void {
-    scheduled = false;
-    if (disposed) return;
-    if (dirtyPictures) drawPictures();
-    dirtyPictures = false;
-    if (answered) pending = false;
-    answered = false;
-    updateStatus();
-  }
-  function invalidate(pictures: boolean, answer: boolean): void {
-    dirtyPictures ||= pictures;
-    answered ||= answer;
-    if (!scheduled) {
-      scheduled = true;
-      queueMicrotask(flush);
-    }
-  }
-
   const handlers: Array<[keyof Model, () => void]> = [
-    ["input_data", () => invalidate(true, false)],
-    ["input_meta", () => invalidate(true, false)],
-    ["attribution_data", () => invalidate(true, true)],
-    ["attribution_meta", () => invalidate(true, true)],
-    ["error", () => invalidate(false, true)],
-    ["busy", () => (updateProgress(), invalidate(false, !model.get("busy")))],
+    ["input_data", () => redraw.invalidate(PICTURES)],
+    ["input_meta", () => redraw.invalidate(PICTURES)],
+    ["attribution_data", () => redraw.invalidate(PICTURES, true)],
+    ["attribution_meta", () => redraw.invalidate(PICTURES, true)],
+    ["error", () => redraw.invalidate(0, true)],
+    ["busy", () => (updateProgress(), redraw.invalidate(0, !model.get("busy")))],
     ["progress", updateProgress],
     ["cost", updateCost],
     ["blend", () => overlay.setBlend(Number(model.get("blend")))],
@@ -287,18 +228,17 @@ function render({ model, el }: RenderProps<Model>): () => void {
     ["method_options", () => methodSelect.setOptions(methodChoices())],
     ["layer_options", () => layerSelect.setOptions(layerChoices())],
   ];
-  for (const [name, handler] of handlers) model.on(`change:${name}`, handler);
+  const unlisten = listen(model, handlers);
 
   updateRanges();
   updateCost();
   updateProgress();
   drawClasses();
-  dirtyPictures = true;
-  flush();
+  redraw.flush(PICTURES);
 
   return () => {
-    disposed = true;
-    for (const [name, handler] of handlers) model.off(`change:${name}`, handler);
+    redraw.dispose();
+    unlisten();
     for (const [row, handler] of rowHandlers) row.removeEventListener("click", handler);
     predictedButton.removeEventListener("click", onPredicted);
     for (const control of controls) control.destroy();

@@ -4,7 +4,7 @@
 
 import type { AnyModel } from "@anywidget/types";
 import type { TraitBinding } from "./controls";
-import { createStyle } from "./style";
+import { createShell } from "./view";
 
 /** Traits every core model has. */
 export interface CoreTraits {
@@ -58,21 +58,10 @@ export function createCheckbox(
 }
 
 export function createCoreView<T extends CoreTraits>(model: AnyModel<T>, widget: string, el: HTMLElement): CoreView {
-  const root = document.createElement("div");
-  root.className = "mvz-root";
-  root.dataset.mvWidget = widget;
-  root.dataset.mvState = "loading";
-  root.appendChild(createStyle());
-  const header = document.createElement("div");
-  header.className = "mvz-header";
-  const errorLine = document.createElement("div");
-  errorLine.className = "mvz-error";
-  errorLine.setAttribute("role", "alert");
-  errorLine.hidden = true;
+  const { root, header, errorLine, mount } = createShell(widget, el);
   const summary = document.createElement("div");
   summary.className = "mvz-summary";
-  root.append(header, errorLine, summary);
-  el.appendChild(root);
+  mount(header, errorLine, summary);
 
   let pending = false;
   let busy = false;

@@ -43,13 +43,6 @@ export function element<K extends keyof HTMLElementTagNameMap>(
   return node;
 }
 
-export function panel(title: string): { el: HTMLElement; title: HTMLElement } {
-  const el = element("section", "mvz-panel");
-  const heading = element("div", "mvz-title", title);
-  el.appendChild(heading);
-  return { el, title: heading };
-}
-
 /** An extra key of a metadata trait as synced (decoded metas keep only the contract's keys). */
 export function metaKey(raw: unknown, key: string): unknown {
   return raw !== null && typeof raw === "object" ? (raw as Record<string, unknown>)[key] : undefined;
