@@ -22,8 +22,11 @@ def model_device(model: nn.Module) -> torch.device:
 
 
 def move_to_device(inputs: Any, device: torch.device) -> Any:
-    if isinstance(inputs, (torch.Tensor, PackedSequence)):
+    if isinstance(inputs, torch.Tensor):
         return inputs.to(device)
+    if isinstance(inputs, PackedSequence):
+        # PackedSequence.to forwards to Tensor.to; its annotations only admit a dtype.
+        return inputs.to(device)  # type: ignore[arg-type]
     if isinstance(inputs, (tuple, list)):
         return type(inputs)(move_to_device(item, device) for item in inputs)
     if isinstance(inputs, dict):

@@ -12,6 +12,7 @@ import torch
 import traitlets
 from torch import nn
 
+from ..capture.attribution import METHODS, OPTIONS
 from ..capture.hooks import dry_run, output_logits, removing, visual_mode
 from ..capture.inputs import as_batch, call_model, model_device, move_to_device
 from ..capture.layers import SPATIAL_KINDS, check_model, layers, unknown_layer_message
@@ -19,24 +20,10 @@ from .base import ModelWidget, load_bundle
 from .feature_maps import as_picture
 from .jobs import JobRunner, Progress
 
-METHODS = (
-    "saliency",
-    "grad_x_input",
-    "smoothgrad",
-    "integrated_gradients",
-    "grad_cam",
-    "guided_backprop",
-    "occlusion",
-)
-
 METHOD_OPTIONS: dict[str, frozenset[str]] = {
-    "saliency": frozenset({"abs"}),
-    "grad_x_input": frozenset(),
-    "smoothgrad": frozenset({"n_samples", "noise", "stdev", "seed", "abs", "internal_batch_size"}),
-    "integrated_gradients": frozenset({"steps", "baseline", "internal_batch_size", "quadrature"}),
-    "grad_cam": frozenset({"relu", "interpolate_mode"}),
-    "guided_backprop": frozenset(),
-    "occlusion": frozenset({"window", "stride", "baseline", "perturbations_per_eval"}),
+    # The widget always lays Grad-CAM over the input, so upsampling is not the user's choice.
+    method: frozenset(OPTIONS[method]) - {"upsample"}
+    for method in METHODS
 }
 """The ``mv.attribute`` options each method takes; others given to the widget are not passed."""
 
