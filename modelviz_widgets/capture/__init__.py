@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .attention import attention_maps
 from .attribution import attribute
 from .hooks import Capture, capture, target_score, visual_mode
 from .inputs import InputShapeError
@@ -15,6 +16,7 @@ __all__ = [
     "InputShapeError",
     "LayerInfo",
     "RecurrentStates",
+    "attention_maps",
     "attribute",
     "capture",
     "layer_kind",

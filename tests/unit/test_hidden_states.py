@@ -365,4 +365,3 @@ def test_lengths_of_a_packed_batch_are_checked(model, tokens):
         mv.HiddenStates(model, tokens, lengths=[3])
     with pytest.raises(ValueError, match=r"between 1 and the padded length"):
         mv.HiddenStates(model, tokens, lengths=[tokens.shape[1] + 1] * tokens.shape[0])
-
