@@ -128,7 +128,7 @@ def smoothgrad(job: Job) -> torch.Tensor:
         gradient = input_gradients(job, rows + noise, rows_target(target, copies, True))
         if options["abs"]:
             gradient = gradient.abs()
-        total += gradient.view(n, copies, *x.shape[1:]).sum(dim=1)
+        total += gradient.reshape(n, copies, *x.shape[1:]).sum(dim=1)
         done += copies
         job.progress.step()
     return total / n_samples
@@ -191,7 +191,8 @@ def integrated_gradients(job: Job) -> torch.Tensor:
         gradient = input_gradients(job, rows, rows_target(target, stop - start, False))
         weight = torch.tensor(weights[start:stop], dtype=x.dtype, device=x.device)
         # The weighted sum over the chunk's steps as one matrix-vector product.
-        total += weight @ gradient.view(stop - start, -1)
+        # reshape, not view: the gradient keeps the input's layout (channels-last, permuted).
+        total += weight @ gradient.reshape(stop - start, -1)
         job.progress.step()
     return total.view_as(x) * delta
 

@@ -295,16 +295,22 @@ def recurrent_states(
     inputs = move_to_device(inputs, model_device(model))
     seen: dict[str, Any] = {}
 
-    def replace_output(mod: nn.Module, args: tuple[Any, ...], output: Any) -> Any:
+    def replace_output(
+        mod: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any
+    ) -> Any:
         if "records" in seen:  # a module run twice: the first run is the one recorded
             return output
-        state = args[1] if len(args) > 1 else None
-        result, info = unroll(module, args[0], state)
+        state = args[1] if len(args) > 1 else kwargs.get("hx")
+        sequence = _gradient_leaf(args[0]) if grads else args[0]
+        result, info = unroll(module, sequence, state)
         seen.update(info)
         return result
 
     # visual_mode first: it holds the model's lock, so no other thread's forward sees this hook.
-    with visual_mode(model), removing([module.register_forward_hook(replace_output)]):
+    with (
+        visual_mode(model),
+        removing([module.register_forward_hook(replace_output, with_kwargs=True)]),
+    ):
         try:
             with torch.enable_grad() if grads else torch.no_grad():
                 output = call_model(model, inputs)
@@ -331,6 +337,20 @@ def recurrent_states(
         output=output.detach() if isinstance(output, torch.Tensor) else output,
         batch_first=module.batch_first,
     )
+
+
+def _gradient_leaf(sequence: Any) -> Any:
+    """The layer's input as a leaf that requires grad when nothing before it does (a frozen or
+    integer-input model), so the gradient reaches every step without touching a parameter."""
+    if isinstance(sequence, PackedSequence):
+        data = _gradient_leaf(sequence.data)
+        return PackedSequence(
+            data, sequence.batch_sizes, sequence.sorted_indices, sequence.unsorted_indices
+        )
+    floating = isinstance(sequence, torch.Tensor) and sequence.is_floating_point()
+    if floating and not sequence.requires_grad:
+        return sequence.detach().requires_grad_(True)
+    return sequence
 
 
 def _gradient_norms(

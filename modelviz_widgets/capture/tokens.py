@@ -47,6 +47,12 @@ class _Substitute:
                 f"the embedding layer must output [batch, time, features]; got "
                 f"{getattr(output, 'shape', type(output).__name__)}"
             )
+        if self.used is not None:
+            raise ValueError(
+                "the embedding layer ran more than once in one forward (a shared embedding?); "
+                "token attribution needs it to embed the tokens once; pass layer= the name of an "
+                "embedding used once"
+            )
         self.original = output.detach()
         assert self.make is not None
         self.used = self.make(self.original)
@@ -115,6 +121,7 @@ def token_attribution(
 def _gradient(
     model: nn.Module, inputs: Any, target: Any, substitute: _Substitute, name: str
 ) -> torch.Tensor:
+    substitute.used = None
     output = call_model(model, inputs)
     if substitute.used is None:
         raise ValueError(f"the embedding layer {name!r} did not run during the forward pass")
@@ -139,6 +146,7 @@ def _integrated(
         substitute.make = lambda original: original
         with torch.no_grad():
             logits = output_logits(call_model(model, inputs))
+        substitute.used = None
         target = logits.reshape(logits.shape[0], -1).argmax(dim=1)
     total: torch.Tensor | None = None
     delta: torch.Tensor | None = None

@@ -43,6 +43,11 @@ def load_bundle(name: str) -> str:
     return f"// modelviz_widgets {name}\n{source}"
 
 
+class SelectionError(traitlets.TraitError, ValueError):
+    """An invalid selection. A TraitError, so traitlets rolls the trait back when the browser
+    sent it; a ValueError for Python callers."""
+
+
 class ModelWidget(anywidget.AnyWidget):
     """Base of the views: binary payloads, an error line, ``current``, ``close()`` and ``with``."""
 
@@ -102,6 +107,20 @@ class ModelWidget(anywidget.AnyWidget):
                 setattr(self, key, value)
             if self.error:
                 self.error = ""
+
+    def set_state(self, sync_data: dict[str, Any]) -> None:
+        """Apply a change from the browser; a refused one is rolled back and said in the view."""
+        try:
+            super().set_state(sync_data)
+        except traitlets.TraitError as error:
+            self.error = str(error)  # after traitlets' rollback, which would undo it
+            raise
+
+    def _refuse(self, message: str) -> SelectionError:
+        """An invalid selection: said in the view (so a browser waiting for an answer gets one)
+        and returned to be raised."""
+        self.error = message
+        return SelectionError(message)
 
     def _fail(self, error: Exception) -> None:
         self.error = f"{type(error).__name__}: {error}"

@@ -134,12 +134,12 @@ class FeatureMaps(ModelWidget):
         name = proposal["value"]
         if name in self._not_tensor:
             module = dict(self._model.named_modules())[name]
-            raise ValueError(
+            raise self._refuse(
                 f"layer {name!r} ({type(module).__name__}) returns a tuple or other non-tensor "
                 f"output, which FeatureMaps cannot draw; valid layers are: {', '.join(self._infos)}"
             )
         if name not in self._infos:
-            raise ValueError(unknown_layer_message(name, self._infos))
+            raise self._refuse(unknown_layer_message(name, self._infos))
         return name
 
     @traitlets.validate("channel")
@@ -150,10 +150,9 @@ class FeatureMaps(ModelWidget):
     def _valid_sample(self, proposal: dict[str, Any]) -> int:
         return self._in_range("sample", proposal["value"], self.n_samples)
 
-    @staticmethod
-    def _in_range(name: str, value: int, count: int) -> int:
+    def _in_range(self, name: str, value: int, count: int) -> int:
         if not 0 <= value < count:
-            raise ValueError(f"{name} {value} is out of range; valid values are 0..{count - 1}")
+            raise self._refuse(f"{name} {value} is out of range; valid values are 0..{count - 1}")
         return value
 
     @traitlets.observe("layer")

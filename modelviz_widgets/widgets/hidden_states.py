@@ -231,7 +231,12 @@ class HiddenStates(ModelWidget):
     @traitlets.observe("layer")
     def _on_layer(self, change: dict[str, Any]) -> None:
         if self._ready:
-            self._load_layer()
+            try:
+                self._load_layer()
+            except Exception:
+                # Keep showing the layer whose states are cached; the error is on screen.
+                self.set_trait("layer", change["old"])
+                raise
             self._publish_all()
 
     @traitlets.observe(

@@ -13,7 +13,7 @@ import traitlets
 from torch import nn
 
 from ..capture.attribution import METHODS, OPTIONS
-from ..capture.hooks import dry_run, output_logits, removing, visual_mode
+from ..capture.hooks import dry_run, model_lock, output_logits, removing, visual_mode
 from ..capture.inputs import as_batch, call_model, model_device, move_to_device
 from ..capture.layers import SPATIAL_KINDS, check_model, layers, unknown_layer_message
 from .base import ModelWidget, load_bundle
@@ -413,7 +413,8 @@ def compute(
 
     batch = inputs[request.sample : request.sample + 1]
     started = time.perf_counter()
-    with removing([model.register_forward_pre_hook(count)]):
+    # Under the model's lock, so the counting hook sees only this computation's forwards.
+    with model_lock(model), removing([model.register_forward_pre_hook(count)]):
         values = attribution.attribute(
             model,
             batch,

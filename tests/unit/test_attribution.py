@@ -564,3 +564,21 @@ def test_float64_models_keep_their_dtype(mlp):
     ours = mv.attribute(model, x, 1, "integrated_gradients", steps=16)
     assert ours.dtype == torch.float64
     assert_agrees(ours, theirs)
+
+
+@pytest.mark.parametrize(
+    "method,options",
+    [("integrated_gradients", {"steps": 8}), ("smoothgrad", {"n_samples": 4})],
+)
+def test_non_contiguous_inputs_give_the_same_attribution(method, options):
+    torch.manual_seed(12)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 3))
+    model.eval()
+    x = torch.randn(2, 3, 8, 8)
+    expected = mv.attribute(model, x, 1, method=method, **options)
+    channels_last = x.to(memory_format=torch.channels_last)
+    permuted = x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2)
+    for layout in (channels_last, permuted):
+        assert not layout.is_contiguous()
+        got = mv.attribute(model, layout, 1, method=method, **options)
+        torch.testing.assert_close(got, expected)

@@ -234,3 +234,14 @@ def test_mimebundle_for_jupyter_and_plain_text(cnn, images):
     bundle = mv.FeatureMaps(cnn, images)._repr_mimebundle_()
     data = bundle[0] if isinstance(bundle, tuple) else bundle
     assert "application/vnd.jupyter.widget-view+json" in data and "text/plain" in data
+
+
+def test_a_bad_value_from_the_browser_is_rolled_back(cnn, images):
+    fm = mv.FeatureMaps(cnn, images)
+    front = FrontEnd(fm)
+    front.set(channel=9)  # ipywidgets logs the refusal; the kernel keeps running
+    assert fm.channel == 0  # rolled back, nothing half-applied
+    assert "valid values are 0..5" in fm.error  # and the view is told
+    assert any("error" in update for update in front.updates())
+    front.set(channel=2)
+    assert fm.channel_meta["channel"] == 2 and fm.error == ""

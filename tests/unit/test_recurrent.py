@@ -219,3 +219,34 @@ def test_a_packed_sequence_given_as_the_input_of_a_bare_lstm():
     ours = torch.cat([states.hidden[0, 0], states.hidden[0, 1]], dim=-1)
     torch.testing.assert_close(ours, output, atol=1e-5, rtol=0)
     assert mv.HiddenStates(lstm, packed).n_samples == 3
+
+
+def test_initial_state_given_as_hx_keyword_is_used():
+    torch.manual_seed(9)
+
+    class WithState(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lstm = nn.LSTM(3, 4, batch_first=True)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            state = (torch.ones(1, x.shape[0], 4), torch.ones(1, x.shape[0], 4))
+            return self.lstm(x, hx=state)[0]
+
+    model = WithState().eval()
+    x = torch.randn(2, 5, 3)
+    states = recurrent_states(model, x, "lstm")
+    with torch.no_grad():
+        expected = model(x)
+    torch.testing.assert_close(states.hidden[0, 0], expected, atol=1e-5, rtol=0)
+    torch.testing.assert_close(states.output, expected, atol=1e-5, rtol=0)
+
+
+def test_gradient_flow_of_a_frozen_model():
+    torch.manual_seed(10)
+    model = Tagger("GRU", 1, False, True).eval().requires_grad_(False)
+    tokens = torch.randint(0, 20, (2, 4))
+    states = recurrent_states(model, tokens, "rnn", grads=True, target=0)
+    assert states.gradient_norms.shape == (1, 1, 2, 4)
+    assert torch.all(states.gradient_norms > 0)
+    assert all(not p.requires_grad and p.grad is None for p in model.parameters())

@@ -90,3 +90,18 @@ def test_bad_input_is_named(tagged):
         token_attribution(model, inputs, method="integrated_gradients", baseline_token=99)
     with pytest.raises(ValueError, match="valid targets are 0..2"):
         token_attribution(model, inputs, target=5)
+
+
+def test_an_embedding_used_twice_is_refused():
+    class Siamese(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embed = nn.Embedding(10, 4)
+            self.head = nn.Linear(4, 2)
+
+        def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+            return self.head(self.embed(a).mean(1) - self.embed(b).mean(1))
+
+    pair = (torch.randint(0, 10, (1, 3)), torch.randint(0, 10, (1, 3)))
+    with pytest.raises(ValueError, match="ran more than once"):
+        token_attribution(Siamese(), pair)
