@@ -213,7 +213,7 @@ function render({ model, el }: RenderProps<Model>): () => void {
     attrPanel.el.hidden = attribution === null;
     if (attribution === null) return attrRow.replaceChildren();
     const length = Number(model.get("length")) || attribution.size;
-    const method = String(metaKey(model.get("attribution_meta"), "method") ?? "").replace("_", " ");
+    const method = String(metaKey(model.get("attribution_meta"), "method") ?? "").split("_").join(" ");
     const target = model.get("explained_target");
     attrPanel.title.textContent = `attribution to class ${target} (${method}; red raises it, blue lowers it)`;
     const labels = Array.from({ length }, (_, t) => tokenAt(t));
@@ -298,6 +298,13 @@ function render({ model, el }: RenderProps<Model>): () => void {
       const [start, end] = [Math.min(dragFrom, to), Math.max(dragFrom, to)];
       dragFrom = null;
       if (start === end) return trait("timestep").set(start);
+      const direction = d < count(model.get("n_directions")) ? d : model.get("direction");
+      const unchanged =
+        start === model.get("pattern_start") &&
+        end === model.get("pattern_end") &&
+        direction === model.get("direction");
+      // The same range again changes nothing: the kernel would not answer, so send nothing.
+      if (unchanged) return;
       onWrite();
       model.set("pattern_start", start);
       model.set("pattern_end", end);

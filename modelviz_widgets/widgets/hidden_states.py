@@ -378,7 +378,10 @@ class HiddenStates(ModelWidget):
     def _states_payload(self) -> dict[str, Any]:
         values = self._quantity_values(self.quantity)[self.stacked_layer, :, self.sample]
         scale = "auto" if self.quantity != "gradient" else "linear"
-        return self._payload("states", values.transpose(1, 2), extra_meta=self._meta(), scale=scale)
+        # Never shrunk: the view maps each column to a timestep (tokens, clicks, the highlight).
+        return self._payload(
+            "states", values.transpose(1, 2), extra_meta=self._meta(), scale=scale, byte_budget=None
+        )
 
     def _step_payload(self) -> dict[str, Any]:
         states = self._states

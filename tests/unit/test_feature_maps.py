@@ -157,9 +157,9 @@ def test_big_layers_are_downsampled_to_the_budget():
 
 def test_exact_values_on_request(cnn, images):
     fm = mv.FeatureMaps(cnn, images, encoding="float32")
-    np.testing.assert_array_equal(
-        wire.decode(fm.channel_data, fm.channel_meta), fm.current["channel"]
-    )
+    FrontEnd(fm).set(sample=1, channel=3)
+    expected = reference(cnn, images, "features.0")[1, 3].numpy()
+    np.testing.assert_array_equal(wire.decode(fm.channel_data, fm.channel_meta), expected)
 
 
 def test_bad_selections_raise_with_valid_values(cnn, images):
