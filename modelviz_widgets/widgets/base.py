@@ -122,6 +122,21 @@ class ModelWidget(anywidget.AnyWidget):
         self.error = message
         return SelectionError(message)
 
+    def _in_range(self, name: str, value: int, count: int) -> int:
+        """Validate an index selection (channel, sample, timestep...) against its count."""
+        if not 0 <= value < count:
+            raise self._refuse(f"{name} {value} is out of range; valid values are 0..{count - 1}")
+        return value
+
+    def _valid_class(self, value: int | None, n_classes: int) -> int | None:
+        """Validate a target class index (``None``: each sample's predicted class)."""
+        if value is not None and n_classes and not 0 <= value < n_classes:
+            raise self._refuse(
+                f"target {value} is out of range: the output has {n_classes} classes, so "
+                f"valid targets are 0..{n_classes - 1} (or None for the predicted class)"
+            )
+        return value
+
     def _fail(self, error: Exception) -> None:
         self.error = f"{type(error).__name__}: {error}"
 

@@ -150,10 +150,6 @@ class FeatureMaps(ModelWidget):
     def _valid_sample(self, proposal: dict[str, Any]) -> int:
         return self._in_range("sample", proposal["value"], self.n_samples)
 
-    def _in_range(self, name: str, value: int, count: int) -> int:
-        if not 0 <= value < count:
-            raise self._refuse(f"{name} {value} is out of range; valid values are 0..{count - 1}")
-        return value
 
     @traitlets.observe("layer")
     def _on_layer(self, change: dict[str, Any]) -> None:

@@ -135,11 +135,11 @@ class FiltersCore(ModelWidget):
 
     @traitlets.validate("filter")
     def _valid_filter(self, proposal: dict[str, Any]) -> int:
-        return _in_range("filter", proposal["value"], self.n_filters)
+        return self._in_range("filter", proposal["value"], self.n_filters)
 
     @traitlets.validate("input_channel")
     def _valid_input_channel(self, proposal: dict[str, Any]) -> int:
-        return _in_range("input_channel", proposal["value"], self.n_input_channels)
+        return self._in_range("input_channel", proposal["value"], self.n_input_channels)
 
     @traitlets.observe("layer")
     def _on_layer(self, change: dict[str, Any]) -> None:
@@ -230,12 +230,6 @@ class FiltersCore(ModelWidget):
         self._stack = None
         self._norms = None
         super()._release()
-
-
-def _in_range(name: str, value: int, count: int) -> int:
-    if not 0 <= value < count:
-        raise ValueError(f"{name} {value} is out of range; valid values are 0..{count - 1}")
-    return value
 
 
 class Filters(CompositeView):

@@ -211,20 +211,11 @@ class HiddenStates(ModelWidget):
             "sample": self.n_samples,
             "timestep": self.n_steps,
         }[name]
-        value = int(proposal["value"])
-        if not 0 <= value < count:
-            raise ValueError(f"{name} {value} is out of range; valid values are 0..{count - 1}")
-        return value
+        return self._in_range(name, int(proposal["value"]), count)
 
     @traitlets.validate("target")
     def _valid_target(self, proposal: dict[str, Any]) -> int | None:
-        value = proposal["value"]
-        if value is not None and self.n_classes and not 0 <= value < self.n_classes:
-            raise ValueError(
-                f"target {value} is out of range: the output has {self.n_classes} classes, so "
-                f"valid targets are 0..{self.n_classes - 1} (or None for the predicted class)"
-            )
-        return value
+        return self._valid_class(proposal["value"], self.n_classes)
 
     # -- answering selections --
 

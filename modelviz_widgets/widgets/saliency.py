@@ -212,22 +212,11 @@ class Saliency(ModelWidget):
 
     @traitlets.validate("target")
     def _valid_target(self, proposal: dict[str, Any]) -> int | None:
-        value = proposal["value"]
-        if value is not None and not 0 <= value < self.n_classes:
-            raise ValueError(
-                f"target {value} is out of range: the output has {self.n_classes} classes, so "
-                f"valid targets are 0..{self.n_classes - 1} (or None for the predicted class)"
-            )
-        return value
+        return self._valid_class(proposal["value"], self.n_classes)
 
     @traitlets.validate("sample")
     def _valid_sample(self, proposal: dict[str, Any]) -> int:
-        value = proposal["value"]
-        if not 0 <= value < self.n_samples:
-            raise ValueError(
-                f"sample {value} is out of range; valid values are 0..{self.n_samples - 1}"
-            )
-        return value
+        return self._in_range("sample", proposal["value"], self.n_samples)
 
     @traitlets.validate("layer")
     def _valid_layer(self, proposal: dict[str, Any]) -> str:
