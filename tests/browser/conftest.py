@@ -78,13 +78,7 @@ FEATURE_MAPS_NOTEBOOK = Path(
 @pytest.fixture(scope="module")
 def fm_notebook(lab: LabSession) -> Notebook:
     """notebooks/01_feature_maps.ipynb copied into the server root, opened and run top to bottom."""
-    if not FEATURE_MAPS_NOTEBOOK.is_file():
-        pytest.fail(f"{FEATURE_MAPS_NOTEBOOK} is missing", pytrace=False)
-    name = lab.server.add_notebook(FEATURE_MAPS_NOTEBOOK)
-    notebook = Notebook.open(lab.page, lab.server, name, timeout=120)
-    notebook.run_all(timeout=300)
-    notebook.assert_no_error_outputs()
-    return notebook
+    return lab.run_notebook(FEATURE_MAPS_NOTEBOOK)
 
 
 @pytest.fixture(scope="module")

@@ -59,6 +59,7 @@ __all__ = [
     "Notebook",
     "PageLog",
     "Sample",
+    "drawn",
     "error_outputs",
     "free_port",
     "lab_session",
@@ -353,6 +354,26 @@ class LabSession:
     context: Any
     page: Any
     log: PageLog
+
+    def run_notebook(self, source: Path | str) -> Notebook:
+        """Copy ``source`` into the server root (unless it is there), open it, run every cell and
+        fail on any error output."""
+        source = Path(source)
+        if source.parent == self.server.root_dir:
+            name = source.name
+        else:
+            if not source.is_file():
+                raise HarnessError(f"{source} is missing")
+            name = self.server.add_notebook(source)
+        notebook = Notebook.open(self.page, self.server, name, timeout=120)
+        notebook.run_all(timeout=300)
+        notebook.assert_no_error_outputs()
+        return notebook
+
+
+def drawn(picture: dict[str, Any]) -> bool:
+    """A canvas with something on it: some size, opaque pixels, more than one colour."""
+    return picture["width"] > 0 and picture["opaque"] > 0 and picture["colors"] >= 2
 
 
 @contextlib.contextmanager

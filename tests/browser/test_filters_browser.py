@@ -10,7 +10,14 @@ from typing import Any
 
 import pytest
 
-from .jupyter import CANVAS_STATS_JS, LabSession, Notebook, unexplained_errors, write_notebook
+from .jupyter import (
+    CANVAS_STATS_JS,
+    LabSession,
+    Notebook,
+    drawn,
+    unexplained_errors,
+    write_notebook,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -69,11 +76,7 @@ class FiltersView:
 
 @pytest.fixture(scope="module")
 def filters_notebook(lab: LabSession) -> Iterator[Notebook]:
-    path = write_notebook(lab.server.root_dir / "filters_browser.ipynb", CELLS)
-    notebook = Notebook.open(lab.page, lab.server, path.name, timeout=120)
-    notebook.run_all(timeout=300)
-    notebook.assert_no_error_outputs()
-    yield notebook
+    yield lab.run_notebook(write_notebook(lab.server.root_dir / "filters_browser.ipynb", CELLS))
 
 
 @pytest.fixture(scope="module")
@@ -81,10 +84,6 @@ def photo_view(filters_notebook: Notebook) -> FiltersView:
     view = FiltersView(filters_notebook, nth=0, python_name="flt")
     filters_notebook.wait_ready(view.root, timeout=60)
     return view
-
-
-def drawn(picture: dict[str, Any]) -> bool:
-    return picture["width"] > 0 and picture["opaque"] > 0 and picture["colors"] >= 2
 
 
 def test_both_views_render_ready_with_pictures(filters_notebook: Notebook, photo_view) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from .jupyter import CANVAS_STATS_JS, REPO_ROOT, LabSession, Notebook, unexplained_errors
+from .jupyter import CANVAS_STATS_JS, REPO_ROOT, LabSession, Notebook, drawn, unexplained_errors
 
 pytestmark = pytest.mark.browser
 
@@ -53,19 +53,9 @@ class HiddenStatesView:
         return int(self.control("timestep").input_value())
 
 
-def drawn(stat: dict[str, Any]) -> bool:
-    return stat["width"] > 0 and stat["opaque"] > 0 and stat["colors"] >= 2
-
-
 @pytest.fixture(scope="module")
 def hs_notebook(lab: LabSession) -> Notebook:
-    if not RECURRENT_NOTEBOOK.is_file():
-        pytest.fail(f"{RECURRENT_NOTEBOOK} is missing", pytrace=False)
-    name = lab.server.add_notebook(RECURRENT_NOTEBOOK)
-    notebook = Notebook.open(lab.page, lab.server, name, timeout=120)
-    notebook.run_all(timeout=300)
-    notebook.assert_no_error_outputs()
-    return notebook
+    return lab.run_notebook(RECURRENT_NOTEBOOK)
 
 
 @pytest.fixture(scope="module")

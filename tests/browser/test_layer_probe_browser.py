@@ -17,11 +17,7 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module")
 def notebook(lab: LabSession) -> Iterator[Notebook]:
-    name = lab.server.add_notebook(NOTEBOOK)
-    opened = Notebook.open(lab.page, lab.server, name, timeout=120)
-    opened.run_all(timeout=300)
-    opened.assert_no_error_outputs()
-    yield opened
+    yield lab.run_notebook(NOTEBOOK)
 
 
 @pytest.fixture(scope="module")

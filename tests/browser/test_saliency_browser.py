@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from .jupyter import CANVAS_STATS_JS, REPO_ROOT, LabSession, Notebook, unexplained_errors
+from .jupyter import CANVAS_STATS_JS, REPO_ROOT, LabSession, Notebook, drawn, unexplained_errors
 
 pytestmark = pytest.mark.browser
 
@@ -50,19 +50,9 @@ class SaliencyView:
         return [int(rows.nth(i).get_attribute("data-mv-class") or -1) for i in range(rows.count())]
 
 
-def drawn(stat: dict[str, Any]) -> bool:
-    return stat["width"] > 0 and stat["opaque"] > 0 and stat["colors"] >= 2
-
-
 @pytest.fixture(scope="module")
 def sal_notebook(lab: LabSession) -> Notebook:
-    if not SALIENCY_NOTEBOOK.is_file():
-        pytest.fail(f"{SALIENCY_NOTEBOOK} is missing", pytrace=False)
-    name = lab.server.add_notebook(SALIENCY_NOTEBOOK)
-    notebook = Notebook.open(lab.page, lab.server, name, timeout=120)
-    notebook.run_all(timeout=300)
-    notebook.assert_no_error_outputs()
-    return notebook
+    return lab.run_notebook(SALIENCY_NOTEBOOK)
 
 
 @pytest.fixture(scope="module")
