@@ -11,6 +11,7 @@ from .capture import (
     LayerInfo,
     RecurrentStates,
     attention_maps,
+    attention_rollout,
     attribute,
     capture,
     layers,
@@ -19,6 +20,7 @@ from .capture import (
 )
 from .widgets import (
     ActivationFunctions,
+    Attention,
     FeatureMaps,
     Filters,
     HiddenStates,
@@ -33,6 +35,7 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 
 __all__ = [
     "ActivationFunctions",
+    "Attention",
     "Capture",
     "FeatureMaps",
     "Filters",
@@ -44,6 +47,7 @@ __all__ = [
     "Saliency",
     "__version__",
     "attention_maps",
+    "attention_rollout",
     "attribute",
     "capture",
     "demo",

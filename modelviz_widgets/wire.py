@@ -158,11 +158,13 @@ def encode(
     scale: Scale = "auto",
     byte_budget: int | None = DEFAULT_BYTE_BUDGET,
     seq: int = 0,
+    from_zero: bool = False,
 ) -> tuple[bytes, dict[str, Any]]:
     """Encode an array for a view; see :func:`encode_shown` for the parameters."""
     data, meta, _shown = encode_shown(
-        values, encoding=encoding, scale=scale, byte_budget=byte_budget, seq=seq
-    )
+        values, encoding=encoding, scale=scale, byte_budget=byte_budget, seq=seq,
+        from_zero=from_zero,
+    )  # fmt: skip
     return data, meta
 
 
@@ -173,6 +175,7 @@ def encode_shown(
     scale: Scale = "auto",
     byte_budget: int | None = DEFAULT_BYTE_BUDGET,
     seq: int = 0,
+    from_zero: bool = False,
 ) -> tuple[bytes, dict[str, Any], torch.Tensor]:
     """Encode an array for a view, also returning the float32 values the payload stands for.
 
@@ -191,6 +194,9 @@ def encode_shown(
         block mean and the metadata says so. ``None`` means no limit.
     seq
         Update number stored in the metadata.
+    from_zero
+        A linear range that starts at 0 (or below): for non-negative quantities such as
+        probabilities, so that code 0 means zero.
 
     Returns
     -------
@@ -216,6 +222,8 @@ def encode_shown(
     if scale == "symmetric":
         bound = max(abs(vmin), abs(vmax))
         vmin, vmax = -bound, bound
+    elif from_zero:
+        vmin = min(vmin, 0.0)
 
     has_nonfinite = bool(nan_count or posinf_count or neginf_count)
     if encoding == "uint8":

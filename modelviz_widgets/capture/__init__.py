@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .attention import attention_maps
+from .attention import attention_maps, attention_rollout
 from .attribution import attribute
 from .hooks import Capture, capture, target_score, visual_mode
 from .inputs import InputShapeError
@@ -17,6 +17,7 @@ __all__ = [
     "LayerInfo",
     "RecurrentStates",
     "attention_maps",
+    "attention_rollout",
     "attribute",
     "capture",
     "layer_kind",

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .hooks import model_lock, removing, visual_mode
@@ -122,7 +123,9 @@ def _torch_attention(model: nn.Module, inputs: Any, kwargs: dict[str, Any]) -> l
     modules = attention_modules(model)
     if not modules:
         raise ValueError(
-            "the model has no nn.MultiheadAttention layer and is not a transformers model"
+            f"found no attention in {type(model).__name__}: looked for nn.MultiheadAttention "
+            "modules (as in nn.TransformerEncoderLayer) and for a transformers model (a config "
+            "with output_attentions); the model has neither"
         )
     recorded: list[torch.Tensor] = []
 
@@ -177,3 +180,73 @@ def _no_nested_tensors(model: nn.Module) -> Iterator[None]:
                 encoder.__dict__["use_nested_tensor"] = value
             else:
                 encoder.__dict__.pop("use_nested_tensor", None)
+
+
+def attention_rollout(maps: torch.Tensor, residual: float = 0.5) -> torch.Tensor:
+    """Attention rollout: how much each output position draws on each input token, through the
+    layers (Abnar and Zuidema, 2020).
+
+    Each layer's heads are averaged, the residual connection is modelled by mixing in the
+    identity, ``(1 - residual) * A + residual * I``, rows are renormalised, and the layers are
+    multiplied from the input up: ``rollout[l] = Â_l @ ... @ Â_0``.
+
+    Parameters
+    ----------
+    maps
+        Self-attention ``[layers, batch, heads, tokens, tokens]``, as from :func:`attention_maps`.
+    residual
+        Weight of the identity, between 0 (attention only) and 1.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[layers, batch, tokens, tokens]``; entry ``l`` is the rollout through layer ``l``.
+    """
+    if maps.dim() != 5 or maps.shape[-1] != maps.shape[-2]:
+        raise ValueError(
+            "rollout needs self-attention [layers, batch, heads, tokens, tokens]; got shape "
+            f"{list(maps.shape)}"
+        )
+    if not 0.0 <= residual <= 1.0:
+        raise ValueError(f"residual must be between 0 and 1; got {residual}")
+    mixed = (1.0 - residual) * maps.mean(dim=2)
+    mixed = mixed + residual * torch.eye(maps.shape[-1], dtype=maps.dtype, device=maps.device)
+    mixed = mixed / mixed.sum(dim=-1, keepdim=True).clamp_min(torch.finfo(maps.dtype).tiny)
+    joint = mixed[0]
+    rollout = [joint]
+    for layer in mixed[1:]:
+        joint = layer @ joint
+        rollout.append(joint)
+    return torch.stack(rollout)
+
+
+def kept_positions(maps: torch.Tensor) -> torch.Tensor:
+    """Positions of one sample's ``[layers, heads, query, key]`` attention that are real tokens.
+
+    A padded key gets exactly zero attention from every query of every head and layer (the mask
+    drives its softmax weight to zero); any other key gets some, however little (or a NaN, which
+    is kept and shown as such).
+    """
+    return torch.nonzero((maps != 0).any(dim=0).any(dim=0).any(dim=0)).flatten()
+
+
+def thumbnails(maps: torch.Tensor, size: int) -> tuple[torch.Tensor, int]:
+    """``[layers, heads, n, n]`` maps shrunk to at most ``size`` cells a side by a max over
+    ``pool`` by ``pool`` blocks (a thin diagonal stays visible); returns them and ``pool``."""
+    layers, heads, n, _ = maps.shape
+    pool = max(1, -(-n // size))
+    if pool == 1:
+        return maps, 1
+    flat = maps.reshape(layers * heads, 1, n, n)
+    # NaN must survive the max (max_pool2d would drop it): pool NaN flags separately.
+    nan = F.max_pool2d(flat.isnan().float(), pool, ceil_mode=True) > 0
+    pooled = F.max_pool2d(flat.nan_to_num(0.0), pool, ceil_mode=True).masked_fill(nan, torch.nan)
+    return pooled.reshape(layers, heads, *pooled.shape[-2:]), pool
+
+
+def strongest_keys(maps: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``k`` largest weights of each query of ``[heads, query, key]`` and their key indices,
+    both ``[heads, query, k]``, in descending order."""
+    k = max(1, min(k, maps.shape[-1]))
+    values, indices = torch.topk(maps.nan_to_num(0.0), k, dim=-1)
+    return values, indices

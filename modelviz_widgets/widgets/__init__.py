@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .activation_functions import ActivationFunctions
+from .attention import Attention
 from .feature_maps import FeatureMaps
 from .filters import Filters
 from .hidden_states import HiddenStates
@@ -11,6 +12,7 @@ from .saliency import Saliency
 
 __all__ = [
     "ActivationFunctions",
+    "Attention",
     "FeatureMaps",
     "Filters",
     "HiddenStates",

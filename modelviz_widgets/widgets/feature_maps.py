@@ -150,7 +150,6 @@ class FeatureMaps(ModelWidget):
     def _valid_sample(self, proposal: dict[str, Any]) -> int:
         return self._in_range("sample", proposal["value"], self.n_samples)
 
-
     @traitlets.observe("layer")
     def _on_layer(self, change: dict[str, Any]) -> None:
         if self._ready:

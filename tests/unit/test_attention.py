@@ -123,5 +123,5 @@ def test_model_left_unchanged_and_errors_are_clear():
     before = model_snapshot(model)
     attention_maps(model, torch.randn(2, 3, 16))
     assert_unchanged(model, before)
-    with pytest.raises(ValueError, match="no nn.MultiheadAttention layer"):
+    with pytest.raises(ValueError, match="looked for nn.MultiheadAttention"):
         attention_maps(nn.Linear(2, 2), torch.zeros(1, 2))
