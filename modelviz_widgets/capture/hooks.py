@@ -20,6 +20,7 @@ from torch import nn
 
 from .inputs import call_model, input_error, model_device, move_to_device
 from .layers import check_model, first_tensor, named_layers, resolve_layers
+from .locking import ModelLock
 
 Target = int | Iterable[int] | torch.Tensor | Callable[[Any], torch.Tensor] | None
 
@@ -46,21 +47,22 @@ class Capture:
     calls: dict[str, int] = field(default_factory=dict)
 
 
-_model_locks: weakref.WeakKeyDictionary[nn.Module, threading.RLock] = weakref.WeakKeyDictionary()
+_model_locks: weakref.WeakKeyDictionary[nn.Module, ModelLock] = weakref.WeakKeyDictionary()
 _model_locks_guard = threading.Lock()
 
 
-def model_lock(model: nn.Module) -> threading.RLock:
+def model_lock(model: nn.Module) -> ModelLock:
     """The lock that serializes everything that hooks or mode-switches ``model``.
 
     Widgets may compute in background threads (and a training loop may step the model): two
     visual forwards on one model at once would see each other's hooks and flip each other's
-    training flags. Hold it from registering hooks until they are removed; it is re-entrant.
+    training flags. Hold it from registering hooks until they are removed; it is re-entrant and
+    granted first come first served (a training loop hands it on at each step boundary).
     """
     with _model_locks_guard:
         lock = _model_locks.get(model)
         if lock is None:
-            lock = _model_locks[model] = threading.RLock()
+            lock = _model_locks[model] = ModelLock()
         return lock
 
 

@@ -176,7 +176,11 @@ class Attention(ModelWidget):
         super().__init__(editable=tokenizer is not None, max_length=limit, **kwargs)
         self._inputs = prepare(inputs, tokenizer, self._model_kwargs, self.max_length)
         self._run(self._inputs, tokens)
-        self.set_trait("text", decoded_text(tokenizer, self._inputs))
+        # Text as typed (the tokenizer's decoding loses case and spacing); else from the ids.
+        typed = inputs if isinstance(inputs, str) else None
+        self.set_trait(
+            "text", typed if typed is not None else decoded_text(tokenizer, self._inputs)
+        )
         self.shown_heads = list(range(self.n_heads))
         for name, value in selections.items():
             setattr(self, name, value)
@@ -272,19 +276,18 @@ class Attention(ModelWidget):
     @inputs.setter
     def inputs(self, value: Any) -> None:
         prepared = prepare(value, self._tokenizer, self._model_kwargs, self.max_length)
-        self._replace_inputs(prepared, text=None)
+        self._replace_inputs(prepared, text=value if isinstance(value, str) else None)
 
     def _replace_inputs(self, prepared: AttentionInputs, text: str | None) -> None:
         """Run on new inputs; ``text`` is the text box's (None: recovered from the new ids)."""
         with self.hold_sync():
             self._run(prepared, None)
             self._inputs = prepared
-            if text is None:
-                self._ready = False  # the text follows the inputs; it is not a request
-                try:
-                    self.text = decoded_text(self._tokenizer, prepared)
-                finally:
-                    self._ready = True
+            self._ready = False  # the text follows the inputs; it is not a request
+            try:
+                self.text = text if text is not None else decoded_text(self._tokenizer, prepared)
+            finally:
+                self._ready = True
             self._publish_all()
 
     def _guarded(self, work: Any) -> None:

@@ -136,8 +136,8 @@ def test_thumbnails_and_lines_against_numpy(bert):
 
 
 def test_text_box_reruns_the_model_with_the_tokenizer(bert, tokenizer):
-    w = mv.Attention(bert, "the cat sat on a mat", tokenizer=tokenizer)
-    assert w.editable and w.text == "the cat sat on a mat"
+    w = mv.Attention(bert, "The cat  sat on a mat", tokenizer=tokenizer)
+    assert w.editable and w.text == "The cat  sat on a mat"  # as typed
     assert w.tokens == ["[CLS]", "the", "cat", "sat", "on", "a", "mat", "[SEP]"]
     front = FrontEnd(w)
     front.set(text="a dog ran")
@@ -152,6 +152,9 @@ def test_text_box_reruns_the_model_with_the_tokenizer(bert, tokenizer):
     with pytest.raises(ValueError, match="empty"):
         w.text = "   "
     assert w.text == "the dog sat" and w.tokens == expected and "empty" in w.error
+    w.inputs = tokenizer(["a cat", "the mat"], return_tensors="pt", padding=True)
+    assert w.n_samples == 2 and w.text == "a cat" and w.error == ""
+    assert w.tokens == ["[CLS]", "a", "cat", "[SEP]"]
     w.close()
 
 
