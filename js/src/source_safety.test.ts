@@ -29,8 +29,8 @@ const forbidden: Array<[string, RegExp]> = [
 describe("js/src", () => {
   const files = sources(root);
 
-  it("has the modules the build expects", () => {
-    expect(files.some((f) => f.endsWith("feature_maps.ts"))).toBe(true);
+  it.each(["feature_maps.ts", "attention.ts"])("has the module %s the build expects", (entry) => {
+    expect(files.some((f) => f.endsWith(entry))).toBe(true);
   });
 
   it.each(forbidden)("never uses %s", (_label, pattern) => {

@@ -133,6 +133,8 @@ export interface HeatmapOptions {
   /** Flat maps ([1, L]) are stretched to at least this many CSS pixels high. */
   minHeight?: number;
   colorbar?: boolean;
+  /** Hover text of a map cell from its value's text (default "row r, col c: value"). */
+  describe?: (row: number, col: number, value: string) => string;
 }
 
 /** One payload drawn large, with hover readout and an optional colorbar. */
@@ -248,8 +250,9 @@ export class Heatmap {
     } else {
       value = describeValue(payload, index);
     }
+    const describe = this.rgb ? undefined : this.options.describe;
     this.tooltip.show(
-      `row ${row}, col ${col}: ${value}`,
+      describe ? describe(row, col, value) : `row ${row}, col ${col}: ${value}`,
       this.canvas.offsetLeft + pointer.x,
       this.canvas.offsetTop + pointer.y,
     );
