@@ -26,6 +26,7 @@ from .widgets import (
     HiddenStates,
     LayerProbe,
     Saliency,
+    TrainingMonitor,
 )
 
 try:
@@ -45,6 +46,7 @@ __all__ = [
     "LayerProbe",
     "RecurrentStates",
     "Saliency",
+    "TrainingMonitor",
     "__version__",
     "attention_maps",
     "attention_rollout",

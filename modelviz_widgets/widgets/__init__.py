@@ -9,6 +9,7 @@ from .filters import Filters
 from .hidden_states import HiddenStates
 from .layer_probe import LayerProbe
 from .saliency import Saliency
+from .training_monitor import TrainingMonitor
 
 __all__ = [
     "ActivationFunctions",
@@ -18,4 +19,5 @@ __all__ = [
     "HiddenStates",
     "LayerProbe",
     "Saliency",
+    "TrainingMonitor",
 ]

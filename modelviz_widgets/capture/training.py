@@ -1,0 +1,240 @@
+"""Recording a training run: loss and metrics every step, statistics every ``every`` steps,
+alerts, the durable log, and the reduction over ranks in distributed training.
+
+No widgets here: :class:`Recorder` is what ``mv.TrainingMonitor`` drives, and what a script
+without a notebook can use directly.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .layers import check_model
+from .training_log import Alert, RunHistory, RunLog
+from .training_stats import Reducer, StatsCollector, StepStats
+
+VANISHING = 1e-7
+"""A layer's gradient vanishes when its norm is below this times its weight norm."""
+
+EXPLODING = 1e3
+"""A layer's gradient explodes when its norm is above this."""
+
+MOSTLY_DEAD = 0.5
+"""Alert when more than this fraction of a ReLU layer's units never fired in a sampled batch."""
+
+MOSTLY_SATURATED = 0.5
+"""Alert when more than this fraction of a sigmoid or tanh layer's outputs are saturated."""
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The module inside ``DistributedDataParallel`` / ``DataParallel`` wrappers."""
+    while isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
+        model = model.module
+    return model
+
+
+def distributed_rank() -> tuple[int, int]:
+    """``(rank, world size)`` under an initialised ``torch.distributed``; ``(0, 1)`` otherwise."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+class RankReducer(Reducer):
+    """Sums and maxima over every rank, onto rank 0 (``torch.distributed.reduce``)."""
+
+    def sum(self, tensor: torch.Tensor) -> torch.Tensor:
+        tensor = tensor.clone()
+        torch.distributed.reduce(tensor, dst=0, op=torch.distributed.ReduceOp.SUM)
+        return tensor
+
+    def max(self, tensor: torch.Tensor) -> torch.Tensor:
+        tensor = tensor.clone()
+        torch.distributed.reduce(tensor, dst=0, op=torch.distributed.ReduceOp.MAX)
+        return tensor
+
+
+def as_number(value: Any) -> float:
+    """A loss or metric as a float (a 0-d or one-element tensor, a numpy scalar, a number)."""
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise ValueError(
+                f"a loss or metric must be one number; got a tensor of shape {list(value.shape)}"
+            )
+        return float(value.detach())
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"a loss or metric must be a number or a one-element tensor, not {type(value).__name__}"
+        ) from None
+
+
+class Recorder:
+    """Records one training run of ``model``.
+
+    Parameters
+    ----------
+    model
+        The model being trained (a ``DistributedDataParallel`` wrapper is looked through).
+    every
+        Statistics are computed on steps 0, ``every``, ``2 * every``...
+    log
+        Path of a SQLite file to commit every step to (rank 0 only), or None.
+    layers
+        Layer names to monitor; by default every layer with parameters, and every activation.
+    name
+        Name of the run (default: the log file's stem, or "run").
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        every: int = 10,
+        log: str | Path | None = None,
+        layers: Any = None,
+        name: str | None = None,
+    ) -> None:
+        check_model(model)
+        if not isinstance(every, int) or isinstance(every, bool) or every < 1:
+            raise ValueError(f"every must be a positive whole number of steps; got {every!r}")
+        self.model = unwrap(model)
+        self.every = every
+        self.rank, self.world = distributed_rank()
+        self.collector = StatsCollector(self.model, layers)
+        self.layer_names = [spec.name for spec in self.collector.layers]
+        described = [spec.describe() for spec in self.collector.layers]
+        run_name = name or (Path(log).stem if log is not None else "run")
+        self.history = RunHistory(run_name, every, described)
+        self.log = (
+            RunLog(log, run_name, every, described) if log is not None and self.rank == 0 else None
+        )
+        self._pending_losses: list[tuple[int, float, float, dict[str, float]]] = []
+        self._step = 0
+        self._closed = False
+        self.collector.arm()  # for step 0's forward
+
+    @property
+    def next_step(self) -> int:
+        """Number of the step the next :meth:`record` call records."""
+        return self._step
+
+    def record(self, loss: Any = None, **metrics: Any) -> tuple[int, StepStats | None, list[Alert]]:
+        """Record the step that just ran (after its backward and optimizer step).
+
+        Returns its number, its statistics when it was sampled, and any new alerts. Rank 0 keeps
+        them; other ranks return ``None`` statistics and no alerts.
+        """
+        if self._closed:
+            raise RuntimeError("this monitor is closed; create a new one to record more steps")
+        step = self._step
+        self._step += 1
+        when = time.time()
+        value = float("nan") if loss is None else as_number(loss)
+        given = loss is not None
+        numbers = {name: as_number(v) for name, v in metrics.items()}
+        stats = None
+        alerts: list[Alert] = []
+        if self.world > 1:
+            self._pending_losses.append((step, when, value, numbers))
+            if step % self.every == 0:
+                stats, alerts = self._sample_distributed(step)
+        else:
+            if step % self.every == 0:
+                stats = self.collector.collect(step)
+            alerts = self._alerts(step, value, stats, given)
+            self._keep(step, when, value, numbers, stats, alerts)
+        if (step + 1) % self.every == 0:
+            self.collector.arm()  # hooks for the next step's forward; the weights before it
+        return step, stats, alerts
+
+    def _sample_distributed(self, step: int) -> tuple[StepStats | None, list[Alert]]:
+        """Reduce the losses since the last sample and the activation statistics onto rank 0."""
+        reducer = RankReducer()
+        stats = self.collector.collect(step, reducer)
+        losses = torch.tensor(
+            [[v, *n.values()] for _, _, v, n in self._pending_losses], dtype=torch.float64
+        )
+        losses = reducer.sum(losses) / self.world
+        pending, self._pending_losses = self._pending_losses, []
+        if self.rank != 0:
+            return None, []
+        alerts: list[Alert] = []
+        for (number, when, _, numbers), row in zip(pending, losses.tolist(), strict=True):
+            mean = dict(zip(numbers, row[1:], strict=True))
+            sample = stats if number == step else None
+            new = self._alerts(number, row[0], sample)
+            self._keep(number, when, row[0], mean, sample, new)
+            alerts += new
+        return stats, alerts
+
+    def _keep(
+        self,
+        step: int,
+        when: float,
+        loss: float,
+        metrics: dict[str, float],
+        stats: StepStats | None,
+        alerts: list[Alert],
+    ) -> None:
+        if self.rank != 0:
+            return
+        self.history.add_step(step, when, loss, metrics)
+        if stats is not None:
+            self.history.samples.append(stats)
+        self.history.alerts.extend(alerts)
+        if self.log is not None:
+            self.log.record(step, when, loss, metrics, stats, alerts)
+
+    def _alerts(
+        self, step: int, loss: float, stats: StepStats | None, given: bool = True
+    ) -> list[Alert]:
+        """What deserves a look at this step (``given``: a loss was passed)."""
+        alerts = []
+        if given and not math.isfinite(loss):
+            alerts.append(Alert(step, "", "loss", f"the loss is {loss} at step {step}"))
+        if stats is None:
+            return alerts
+        for index, name in enumerate(self.layer_names):
+            alerts += _layer_alerts(step, name, stats, index)
+        return alerts
+
+    def close(self) -> None:
+        """Remove the hooks and close the log; the model is as it was."""
+        self._closed = True
+        self.collector.disarm()
+        self.collector._previous = None
+        if self.log is not None:
+            self.log.close()
+            self.log = None
+
+
+def _layer_alerts(step: int, name: str, stats: StepStats, index: int) -> list[Alert]:
+    weight, _, grad, _ = stats.norms[index]
+    norms = stats.norms[index]
+    alerts = []
+    if stats.nan_counts[index].any() or np.isinf(norms).any():
+        alerts.append(Alert(step, name, "nan", f"{name}: NaN or Inf in its weights or gradients"))
+    elif grad > EXPLODING:
+        alerts.append(
+            Alert(step, name, "exploding", f"{name}: gradient norm {grad:.3g}, exploding")
+        )
+    elif grad < VANISHING * max(weight, 1e-12):  # False for NaN: no gradient, no alert
+        alerts.append(
+            Alert(step, name, "vanishing", f"{name}: gradient norm {grad:.3g}, vanishing")
+        )
+    dead, saturated = stats.activations[index, 3], stats.activations[index, 4]
+    if dead > MOSTLY_DEAD:
+        alerts.append(Alert(step, name, "dead", f"{name}: {dead:.0%} of its units are dead"))
+    if saturated > MOSTLY_SATURATED:
+        alerts.append(
+            Alert(step, name, "saturated", f"{name}: {saturated:.0%} of its outputs saturated")
+        )
+    return alerts

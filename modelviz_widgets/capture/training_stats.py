@@ -1,0 +1,443 @@
+"""Statistics of a model in training, computed on its device; only reduced numbers leave it.
+
+On a sampled step, for every monitored layer: histograms of its weight, bias and their gradients;
+their norms; the update-to-weight ratio ``||W - W_prev|| / ||W_prev||`` against the weights one
+step earlier; and, from forward hooks attached only for the sampled step's forward, activation
+statistics: mean, standard deviation, the fraction of dead ReLU units (never positive over the
+batch) and the fraction of saturated sigmoid / tanh outputs.
+
+A histogram has :data:`BINS` equal bins over ``[-s, s]``, where ``s`` is the power of two at or
+above the tensor's largest magnitude at that step (``edges(s)`` gives them). Binning against
+power-of-two edges is exact in floating point (``floor(x * BINS / (2 s))`` involves no rounding),
+so the counts are those numpy.histogram gives for the same edges. All tensors of a step are
+concatenated and binned by a dozen device operations in all, and everything reaches the host in
+one copy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .hooks import removing
+from .layers import check_model, resolve_layers
+
+BINS = 32
+"""Bins of every histogram, equal, over ``[-scale, scale]``."""
+
+QUANTITIES = ("weight", "bias", "weight_grad", "bias_grad")
+"""The tensors of a layer that are histogrammed, in the order of :class:`StepStats` rows."""
+
+RELU_TYPES = (nn.ReLU, nn.ReLU6)
+SATURATING = {nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.Hardtanh: "tanh"}
+ACTIVATION_TYPES = (
+    *RELU_TYPES, nn.Sigmoid, nn.Tanh, nn.Hardtanh, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU,
+    nn.Softplus, nn.Mish, nn.PReLU,
+)  # fmt: skip
+
+HOST_LIMIT = 1_000_000
+"""CPU models with at most this many parameter and gradient values are reduced with numpy."""
+
+SATURATION = 0.01
+"""A sigmoid output within this of 0 or 1 (a tanh output within it of -1 or 1) is saturated."""
+
+
+def edges(scale: float) -> np.ndarray:
+    """The ``BINS + 1`` edges of a histogram of the given (power-of-two) scale."""
+    return np.linspace(-scale, scale, BINS + 1)
+
+
+def activation_kind(module: nn.Module) -> str:
+    """``"relu"``, ``"sigmoid"``, ``"tanh"``, ``"activation"`` or ``""`` (not an activation)."""
+    if isinstance(module, RELU_TYPES):
+        return "relu"
+    for types, kind in SATURATING.items():
+        if isinstance(module, types):
+            return kind
+    return "activation" if isinstance(module, ACTIVATION_TYPES) else ""
+
+
+@dataclass
+class LayerSpec:
+    """A monitored layer: its own weight and bias (either may be absent), its activation kind."""
+
+    name: str
+    module: nn.Module
+    weight: nn.Parameter | None
+    bias: nn.Parameter | None
+    kind: str
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": type(self.module).__name__,
+            "weight": None if self.weight is None else list(self.weight.shape),
+            "bias": None if self.bias is None else list(self.bias.shape),
+            "activation": self.kind,
+        }
+
+
+def monitored_layers(model: nn.Module, layers: Any = None) -> list[LayerSpec]:
+    """The layers to watch: by default every module with a weight or bias of its own, and every
+    activation module; or the named ``layers``."""
+    check_model(model)
+    if layers is None:
+        modules = {name: m for name, m in model.named_modules() if name}
+    else:
+        modules = resolve_layers(model, layers)
+    specs = []
+    for name, module in modules.items():
+        weight = _own_parameter(module, "weight")
+        bias = _own_parameter(module, "bias")
+        kind = activation_kind(module)
+        if layers is None and weight is None and bias is None and not kind:
+            continue
+        specs.append(LayerSpec(name, module, weight, bias, kind))
+    if not specs:
+        raise ValueError(
+            "nothing to monitor: the model has no layer with a weight or bias of its own and no "
+            "activation module; pass layers=[...] to choose some"
+        )
+    return specs
+
+
+def _own_parameter(module: nn.Module, name: str) -> nn.Parameter | None:
+    value = module._parameters.get(name)
+    return value if isinstance(value, nn.Parameter) else None
+
+
+@dataclass
+class StepStats:
+    """What one sampled step measured, on the host. Rows are layers, in layer order; the four
+    quantities are :data:`QUANTITIES`."""
+
+    step: int
+    counts: np.ndarray  # [layers, 4, BINS]; zeros for an absent tensor
+    scales: np.ndarray  # [layers, 4]: each histogram spans [-scale, scale]; NaN when absent
+    nan_counts: np.ndarray  # [layers, 4]: NaN values (counted in no bin)
+    norms: np.ndarray  # [layers, 4]: L2 norms; NaN when absent
+    update_norms: np.ndarray  # [layers, 2]: ||W - W_prev|| and ||W_prev||; NaN when unknown
+    activations: np.ndarray  # [layers, 5]: count, mean, std, dead fraction, saturated fraction
+
+    @property
+    def update_ratio(self) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return self.update_norms[:, 0] / self.update_norms[:, 1]
+
+
+class Reducer:
+    """Combines per-rank numbers in distributed training (sums and maxima, onto rank 0)."""
+
+    def sum(self, tensor: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def max(self, tensor: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class StatsCollector:
+    """Computes :class:`StepStats` for the monitored layers of a model.
+
+    ``arm()`` before a sampled step's forward (it attaches the activation hooks and keeps the
+    weights for the update ratio); ``collect(step)`` after its backward and optimizer step.
+    Every layer's numbers come from a few batched device operations and one copy to the host:
+    the tensors of a kind are concatenated, binned with one ``bucketize`` and counted with one
+    ``bincount``, and their sums of squares (for the norms) come from one more ``bincount``.
+    """
+
+    def __init__(self, model: nn.Module, layers: Any = None) -> None:
+        self.layers = monitored_layers(model, layers)
+        self._weights = [s.weight for s in self.layers]
+        self._biases = [s.bias for s in self.layers]
+        self._handles: list[Any] = []
+        self._calls: list[tuple[int, int, list[torch.Tensor]]] = []  # layer, count, sums
+        self._alive: list[torch.Tensor | None] = [None] * len(self.layers)
+        self._previous: list[torch.Tensor] | None = None
+
+    # -- arming --
+
+    def arm(self, previous_weights: bool = True) -> None:
+        """Attach the activation hooks for the next forward; keep the weights as they are."""
+        self.disarm()
+        for index, spec in enumerate(self.layers):
+            self._handles.append(spec.module.register_forward_hook(self._hook(index, spec.kind)))
+        weights = [w.detach() for w in self._weights if w is not None]
+        if previous_weights and weights:
+            with torch.no_grad():
+                self._previous = list(torch._foreach_mul(weights, 1.0))  # one batched copy
+
+    def disarm(self) -> None:
+        with removing(self._handles):
+            pass
+        self._handles = []
+        self._calls = []
+        self._alive = [None] * len(self.layers)
+
+    def _hook(self, index: int, kind: str) -> Any:
+        def hook(module: nn.Module, args: Any, output: Any) -> None:
+            if not isinstance(output, torch.Tensor) or not output.is_floating_point():
+                return
+            with torch.no_grad():
+                values = output.detach()
+                self._calls.append((index, values.numel(), _activation_sums(values, kind)))
+                if kind == "relu" and values.dim() > 1:
+                    # A unit is alive when it is positive for some sample: its max over the batch.
+                    peak = values.flatten(1).amax(dim=0)
+                    previous = self._alive[index]
+                    if previous is not None and previous.shape == peak.shape:
+                        peak = torch.maximum(previous, peak)
+                    self._alive[index] = peak
+
+        return hook
+
+    # -- collecting --
+
+    def collect(self, step: int, reducer: Reducer | None = None) -> StepStats:
+        """Everything measured since :meth:`arm`; removes the hooks."""
+        try:
+            with torch.no_grad():
+                return self._collect(step, reducer)
+        finally:
+            self.disarm()
+
+    def _collect(self, step: int, reducer: Reducer | None) -> StepStats:
+        n = len(self.layers)
+        weights = _present(self._weights)
+        # Row r of the histogram pass is quantity r // n of layer r % n.
+        tensors: list[tuple[int, torch.Tensor]] = []
+        for column, group in enumerate((self._weights, self._biases)):
+            for i, p in _present(group):
+                tensors.append((column * n + i, p))
+        for column, group in enumerate((self._weights, self._biases)):
+            for i, parameter in enumerate(group):
+                if parameter is not None and parameter.grad is not None:
+                    tensors.append(((2 + column) * n + i, parameter.grad.detach()))
+        device = tensors[0][1].device if tensors else torch.device("cpu")
+        if device.type == "cpu" and sum(t.numel() for _, t in tensors) <= HOST_LIMIT:
+            # Small CPU models: numpy does the same arithmetic with far less per-call overhead.
+            arrays = [t.numpy() for _, t in tensors]
+            host = [*_histograms_host(arrays), self._update_squares_host(weights)]
+            host += [x if x is None else x.numpy() for x in self._activation_parts(device, reducer)]
+        else:
+            histograms = _histograms([t for _, t in tensors])
+            updates = self._update_squares(weights)
+            activations, dead = self._activation_parts(device, reducer)
+            host = _to_host([*histograms, updates, activations, dead], device)
+        counts_host, scales_host, squares_host, update_host, act_host, dead_host = host
+
+        counts = np.zeros((4 * n, BINS + 3))
+        scales = np.full(4 * n, np.nan)
+        norms = np.full(4 * n, np.nan)
+        if tensors:
+            assert counts_host is not None and scales_host is not None
+            assert squares_host is not None
+            rows = [r for r, _ in tensors]
+            counts[rows] = counts_host
+            scales[rows] = scales_host
+            norms[rows] = np.sqrt(squares_host)
+        update_norms = np.full((n, 2), np.nan)
+        if update_host is not None:
+            rows = [i for i, _ in weights]
+            update_norms[rows] = np.sqrt(update_host.reshape(2, len(rows)).T)
+        by_layer = counts.reshape(4, n, BINS + 3).transpose(1, 0, 2)
+        return StepStats(
+            step=step,
+            counts=by_layer[:, :, 1 : BINS + 1].astype(np.int64),
+            scales=scales.reshape(4, n).T.copy(),
+            nan_counts=by_layer[:, :, BINS + 2].astype(np.int64),
+            norms=norms.reshape(4, n).T.copy(),
+            update_norms=update_norms,
+            activations=self._activation_table(act_host, dead_host),
+        )
+
+    def _update_squares(self, weights: list[tuple[int, torch.Tensor]]) -> torch.Tensor | None:
+        """Sums of squares of each weight's change since :meth:`arm`, then of the weight then."""
+        previous = self._previous
+        if not weights or previous is None or len(previous) != len(weights):
+            return None
+        tensors = [w for _, w in weights]
+        changes = list(torch._foreach_sub(tensors, previous))
+        return _sum_squares(changes + previous)
+
+    def _update_squares_host(self, weights: list[tuple[int, torch.Tensor]]) -> np.ndarray | None:
+        previous = self._previous
+        if not weights or previous is None or len(previous) != len(weights):
+            return None
+        changes = [
+            (w.numpy() - p.numpy()).reshape(-1) for (_, w), p in zip(weights, previous, strict=True)
+        ]
+        olds = [p.numpy().reshape(-1) for p in previous]
+        return np.array([float(np.dot(x, x)) for x in changes + olds])
+
+    def _activation_parts(
+        self, device: torch.device, reducer: Reducer | None
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """On the device: ``[layers, 4]`` sums (value, square, saturated, count) and the dead
+        units' count per ReLU layer; combined over the ranks first when there is a reducer."""
+        n = len(self.layers)
+        sums = torch.zeros(n, 4, dtype=torch.float64, device=device)
+        if self._calls:
+            rows = torch.tensor([layer for layer, _, _ in self._calls], device=device)
+            values = torch.stack(
+                [torch.stack([*v, v[0].new_zeros(())][:3]) for _, _, v in self._calls]
+            ).double()
+            values[:, 1] = values[:, 1] * values[:, 1]  # norms to sums of squares
+            counts = torch.tensor([c for _, c, _ in self._calls], dtype=torch.float64)
+            calls = torch.cat([values.to(device), counts.to(device)[:, None]], dim=1)
+            sums = sums.index_add_(0, rows, calls)
+        relu = [(i, a) for i, a in enumerate(self._alive) if a is not None]
+        self._relu_layout = [(i, int(a.numel())) for i, a in relu]
+        peaks = torch.cat([a.to(device).float() for _, a in relu]) if relu else None
+        if reducer is not None:
+            sums = reducer.sum(sums)
+            if peaks is not None:
+                peaks = reducer.max(peaks)
+        if peaks is None:
+            return sums, None
+        layout = tuple((row, size) for row, (_, size) in enumerate(self._relu_layout))
+        dead = torch.bincount(
+            _row_offsets(layout, 1, device), weights=(peaks <= 0).double(), minlength=len(relu)
+        )
+        return sums, dead
+
+    def _activation_table(self, sums: np.ndarray | None, dead: np.ndarray | None) -> np.ndarray:
+        """``[layers, 5]``: count, mean, std, dead fraction, saturated fraction (NaN: not seen)."""
+        n = len(self.layers)
+        table = np.zeros((n, 4)) if sums is None else sums.reshape(n, 4)
+        count = table[:, 3]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean = table[:, 0] / count
+            std = np.sqrt(np.maximum(table[:, 1] / count - mean * mean, 0.0))
+            saturated = table[:, 2] / count
+        saturating = np.array([spec.kind in ("sigmoid", "tanh") for spec in self.layers])
+        saturated = np.where(saturating, saturated, np.nan)
+        dead_fraction = np.full(n, np.nan)
+        if dead is not None:
+            for (row, units), count_dead in zip(self._relu_layout, dead, strict=True):
+                dead_fraction[row] = count_dead / units
+        result = np.stack([count, mean, std, dead_fraction, saturated], axis=1)
+        result[count == 0] = np.nan
+        return result
+
+
+def _present(tensors: list[Any]) -> list[tuple[int, torch.Tensor]]:
+    return [(i, t.detach()) for i, t in enumerate(tensors) if t is not None]
+
+
+def _activation_sums(output: torch.Tensor, kind: str) -> list[torch.Tensor]:
+    """Sum, L2 norm and saturated count of one call's output (0-d tensors)."""
+    total = output.sum()
+    norm = torch.linalg.vector_norm(output)
+    if kind == "sigmoid":
+        saturated = ((output < SATURATION) | (output > 1.0 - SATURATION)).sum()
+    elif kind == "tanh":
+        saturated = (output.abs() > 1.0 - SATURATION).sum()
+    else:
+        return [total, norm]
+    return [total, norm, saturated.to(total.dtype)]
+
+
+def _histograms(
+    tensors: list[torch.Tensor],
+) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+    """Histograms of several tensors in one pass, on their device.
+
+    Returns ``[tensors, BINS + 3]`` counts (below ``-scale``, the bins, above ``scale``, NaN),
+    each tensor's scale (the power of two at or above its largest finite magnitude, 1 when it
+    has none) and its sum of squares.
+    """
+    if not tensors:
+        return None, None, None
+    flat = [t.reshape(-1) for t in tensors]
+    values = torch.cat(flat).float()
+    layout = tuple((row, t.numel()) for row, t in enumerate(flat))
+    rows = _row_offsets(layout, 1, values.device)
+    largest = values.new_zeros(len(flat)).scatter_reduce_(
+        0, rows, values.abs().nan_to_num(0.0, 0.0, 0.0), "amax"
+    )
+    largest = torch.where(largest > 0, largest, 1.0)
+    scales = torch.exp2(torch.ceil(torch.log2(largest)))
+    # log2 may round down at a power of two: then the largest values land just above the range
+    # and are counted there, never in a wrong bin.
+    position = values * (BINS / 2 / scales)[rows]  # exact: a power-of-two factor
+    slot = torch.floor(position) + (BINS / 2 + 1)  # slot 1 is the first bin
+    slot = torch.where(position == BINS / 2, float(BINS), slot)  # the last bin is closed
+    slot = slot.clamp(0, BINS + 1).nan_to_num(BINS + 2).long()
+    slot = slot + _row_offsets(layout, BINS + 3, values.device)
+    counts = torch.bincount(slot, minlength=len(flat) * (BINS + 3)).reshape(len(flat), -1)
+    finite = values.nan_to_num(0.0)
+    squares = torch.bincount(rows, weights=finite * finite, minlength=len(flat))
+    return counts, scales, squares
+
+
+def _histograms_host(arrays: list[np.ndarray]) -> list[np.ndarray | None]:
+    """:func:`_histograms` in numpy, for small CPU models (same bins, same counts)."""
+    if not arrays:
+        return [None, None, None]
+    flat = [a.reshape(-1) for a in arrays]
+    sizes = np.array([a.size for a in flat])
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    values = np.concatenate(flat).astype(np.float32, copy=False)
+    magnitudes = np.abs(values)
+    magnitudes[~np.isfinite(magnitudes)] = 0.0
+    largest = np.maximum.reduceat(magnitudes, starts) if values.size else np.zeros(len(flat))
+    largest[~(largest > 0)] = 1.0
+    scales = np.exp2(np.ceil(np.log2(largest))).astype(np.float32)
+    rows = np.repeat(np.arange(len(flat)), sizes)
+    position = values * (np.float32(BINS / 2) / scales)[rows]  # exact: a power-of-two factor
+    with np.errstate(invalid="ignore"):
+        slot = np.floor(position) + np.float32(BINS / 2 + 1)
+        slot[position == BINS / 2] = BINS
+        np.clip(slot, 0, BINS + 1, out=slot)
+    slot[np.isnan(slot)] = BINS + 2
+    index = slot.astype(np.int64) + rows * (BINS + 3)
+    counts = np.bincount(index, minlength=len(flat) * (BINS + 3)).reshape(len(flat), -1)
+    finite = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float64)
+    squares = np.add.reduceat(finite * finite, starts) if values.size else np.zeros(len(flat))
+    squares[sizes == 0] = 0.0
+    return [counts.astype(np.float64), scales.astype(np.float64), squares]
+
+
+def _sum_squares(tensors: list[torch.Tensor]) -> torch.Tensor:
+    values = torch.cat([t.reshape(-1) for t in tensors]).float()
+    layout = tuple((row, t.numel()) for row, t in enumerate(tensors))
+    return torch.bincount(
+        _row_offsets(layout, 1, values.device), weights=values * values, minlength=len(tensors)
+    )
+
+
+def _to_host(parts: list[torch.Tensor | None], device: torch.device) -> list[np.ndarray | None]:
+    """Every part in one device-to-host copy, as float64 arrays of their shapes."""
+    present = [part for part in parts if part is not None]
+    if not present:
+        return [None] * len(parts)
+    flat = torch.cat([p.to(device, torch.float64).reshape(-1) for p in present]).cpu().numpy()
+    host: list[np.ndarray | None] = []
+    offset = 0
+    for part in parts:
+        if part is None:
+            host.append(None)
+        else:
+            host.append(flat[offset : offset + part.numel()].reshape(part.shape))
+            offset += part.numel()
+    return host
+
+
+_OFFSETS: dict[tuple[Any, ...], torch.Tensor] = {}
+
+
+def _row_offsets(layout: tuple[tuple[int, int], ...], stride: int, device: Any) -> torch.Tensor:
+    """``row * stride`` for every value of the concatenated rows (cached: the sizes repeat)."""
+    key = (layout, stride, str(device))
+    offsets = _OFFSETS.get(key)
+    if offsets is None:
+        if len(_OFFSETS) > 64:
+            _OFFSETS.clear()
+        rows = torch.tensor([row for row, _ in layout], device=device)
+        lengths = torch.tensor([length for _, length in layout], device=device)
+        offsets = _OFFSETS[key] = torch.repeat_interleave(rows * stride, lengths)
+    return offsets
