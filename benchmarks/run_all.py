@@ -1,7 +1,8 @@
 """Run every benchmark, each in its own process, and print the DESIGN.md budgets they check.
 
 python benchmarks/run_all.py            # all of them
-python benchmarks/run_all.py wire       # only some: capture, wire, memory, browser, attribution
+python benchmarks/run_all.py wire       # only some: capture, wire, memory, browser, attribution,
+                                        # attention
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ SCRIPTS = {
     "memory": "bench_memory.py",
     "browser": "bench_browser.py",
     "attribution": "bench_attribution.py",
+    "attention": "bench_attention.py",
 }
 
 

@@ -227,7 +227,13 @@ def kept_positions(maps: torch.Tensor) -> torch.Tensor:
     drives its softmax weight to zero); any other key gets some, however little (or a NaN, which
     is kept and shown as such).
     """
-    return torch.nonzero((maps != 0).any(dim=0).any(dim=0).any(dim=0)).flatten()
+    # Nearly every key gets attention in the first layer already; only the others need a look
+    # through the remaining layers.
+    kept = (maps[0] != 0).any(dim=0).any(dim=0)
+    doubtful = torch.nonzero(~kept).flatten()
+    if doubtful.numel():
+        kept[doubtful] = (maps[1:, :, :, doubtful] != 0).flatten(0, 2).any(dim=0)
+    return torch.nonzero(kept).flatten()
 
 
 def thumbnails(maps: torch.Tensor, size: int) -> tuple[torch.Tensor, int]:
@@ -238,9 +244,7 @@ def thumbnails(maps: torch.Tensor, size: int) -> tuple[torch.Tensor, int]:
     if pool == 1:
         return maps, 1
     flat = maps.reshape(layers * heads, 1, n, n)
-    # NaN must survive the max (max_pool2d would drop it): pool NaN flags separately.
-    nan = F.max_pool2d(flat.isnan().float(), pool, ceil_mode=True) > 0
-    pooled = F.max_pool2d(flat.nan_to_num(0.0), pool, ceil_mode=True).masked_fill(nan, torch.nan)
+    pooled = F.max_pool2d(flat, pool, ceil_mode=True)  # a NaN in a block makes the block NaN
     return pooled.reshape(layers, heads, *pooled.shape[-2:]), pool
 
 

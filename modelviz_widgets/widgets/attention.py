@@ -169,6 +169,7 @@ class Attention(ModelWidget):
         self._rollout: torch.Tensor | None = None
         self._kept: torch.Tensor | None = None
         self._shown: tuple[int, torch.Tensor] | None = None
+        self._sent: tuple[Any, Any] = (None, None)  # keys of the matrix and lines on screen
         self._labels: list[list[str]] | None = None
         self._ready = False
         limit = max_tokens(model, tokenizer)
@@ -248,12 +249,15 @@ class Attention(ModelWidget):
         if change["name"] == "residual":
             self._rollout = None
         if self._ready:
-            lines = change["name"] == "layer"
 
             def publish() -> None:
-                updates = self._lines_payload() if lines else {}
-                updates.update(self._matrix_payload(budget=self._left(updates)))
-                self._apply(updates)
+                # Several selections set together (a thumbnail click sets layer, head and mode)
+                # notify one by one; what the first one sent already shows the others.
+                updates = self._lines_payload() if self._lines_key() != self._sent[1] else {}
+                if self._matrix_key() != self._sent[0]:
+                    updates.update(self._matrix_payload(budget=self._left(updates)))
+                if updates:
+                    self._apply(updates)
 
             self._guarded(publish)
 
@@ -326,6 +330,7 @@ class Attention(ModelWidget):
         self._rollout = None
         self._kept = None
         self._shown = None
+        self._sent = (None, None)
         with self.hold_sync():
             self.n_layers, self.n_samples, self.n_heads = layers, batch, heads
             self.set_trait("layer", min(self.layer, layers - 1))
@@ -380,6 +385,12 @@ class Attention(ModelWidget):
         labels = None if self._labels is None else self._labels[self.sample]
         return kept_tokens(labels, self._kept.tolist(), int(self._maps.shape[-1]), self.sample)
 
+    def _matrix_key(self) -> tuple[Any, ...]:
+        return (self.sample, self.layer, self.head, self.mode, self.residual)
+
+    def _lines_key(self) -> tuple[Any, ...]:
+        return (self.sample, self.layer, self.lines_per_token)
+
     def _left(self, updates: dict[str, Any]) -> int:
         """What the byte budget leaves after the payloads already in ``updates``."""
         used = sum(len(value) for value in updates.values() if isinstance(value, bytes))
@@ -409,6 +420,7 @@ class Attention(ModelWidget):
             "mode": self.mode,
         }
         budget = self.byte_budget if budget is None else budget
+        self._sent = (self._matrix_key(), self._sent[1])
         return self._payload(
             "matrix", values, extra_meta=meta, scale="linear", from_zero=True, byte_budget=budget
         )
@@ -417,6 +429,7 @@ class Attention(ModelWidget):
         maps = self._sample_maps() if maps is None else maps
         weights, keys = strongest_keys(maps[self.layer], self.lines_per_token)
         meta = {"k": int(weights.shape[-1]), "layer": self.layer}
+        self._sent = (self._sent[0], self._lines_key())
         # Never shrunk: every row is one query token. k weights per token stay small.
         payload = self._payload(
             "lines", weights, extra_meta=meta, scale="linear", from_zero=True, byte_budget=None

@@ -245,3 +245,22 @@ def test_every_update_stays_within_the_byte_budget(bert):
     with pytest.raises(ValueError, match="too small"):
         w.byte_budget = 2000
     w.close()
+
+
+def test_one_message_per_click_and_nan_survives_the_thumbnails(bert):
+    ids = torch.randint(5, 15, (1, 12), generator=torch.Generator().manual_seed(6))
+    w = mv.Attention(bert, {"input_ids": ids}, thumbnail_size=4)
+    front = FrontEnd(w)
+    front.set(layer=2, head=1, mode="mean", detail="matrix")  # what a thumbnail click sends
+    payloads = [u for u in front.updates() if "matrix_data" in u]
+    assert len(payloads) == 1, [sorted(u) for u in front.updates()]
+    assert (w.matrix_meta["layer"], w.matrix_meta["mode"]) == (2, "mean")
+    # A NaN weight (a broken model) shows as NaN in its thumbnail's block, not as a small value.
+    from modelviz_widgets.capture.attention import thumbnails
+
+    maps = torch.rand(2, 2, 12, 12)
+    maps[1, 0, 5, 7] = torch.nan
+    small, pool = thumbnails(maps, 4)
+    assert pool == 3 and small.shape == (2, 2, 4, 4)
+    assert torch.isnan(small[1, 0, 1, 2]) and torch.isnan(small).sum() == 1
+    w.close()
