@@ -8,6 +8,7 @@ without a notebook can use directly.
 from __future__ import annotations
 
 import math
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -116,7 +117,8 @@ class Recorder:
         self.log = (
             RunLog(log, run_name, every, described) if log is not None and self.rank == 0 else None
         )
-        self._pending_losses: list[tuple[int, float, float, dict[str, float]]] = []
+        # Steps since the last sample, in distributed training: step, time, loss, given, metrics.
+        self._pending_losses: list[tuple[int, float, float, bool, dict[str, float]]] = []
         self._step = 0
         self._closed = False
         self.collector.arm()  # for step 0's forward
@@ -136,6 +138,7 @@ class Recorder:
             raise RuntimeError("this monitor is closed; create a new one to record more steps")
         step = self._step
         self._step += 1
+        self.collector.trainer = threading.get_ident()
         when = time.time()
         value = float("nan") if loss is None else as_number(loss)
         given = loss is not None
@@ -143,7 +146,7 @@ class Recorder:
         stats = None
         alerts: list[Alert] = []
         if self.world > 1:
-            self._pending_losses.append((step, when, value, numbers))
+            self._pending_losses.append((step, when, value, given, numbers))
             if step % self.every == 0:
                 stats, alerts = self._sample_distributed(step)
         else:
@@ -159,18 +162,20 @@ class Recorder:
         """Reduce the losses since the last sample and the activation statistics onto rank 0."""
         reducer = RankReducer()
         stats = self.collector.collect(step, reducer)
-        losses = torch.tensor(
-            [[v, *n.values()] for _, _, v, n in self._pending_losses], dtype=torch.float64
-        )
-        losses = reducer.sum(losses) / self.world
         pending, self._pending_losses = self._pending_losses, []
+        # One column per metric seen since the last sample (a metric passed on some steps only,
+        # such as an accuracy per epoch, is NaN on the others); every rank must pass the same.
+        names = list(dict.fromkeys(name for *_, numbers in pending for name in numbers))
+        rows = [[v, *(n.get(name, math.nan) for name in names)] for _, _, v, _, n in pending]
+        table = torch.tensor(rows, dtype=torch.float64).reshape(len(pending), 1 + len(names))
+        losses = reducer.sum(table) / self.world
         if self.rank != 0:
             return None, []
         alerts: list[Alert] = []
-        for (number, when, _, numbers), row in zip(pending, losses.tolist(), strict=True):
-            mean = dict(zip(numbers, row[1:], strict=True))
+        for (number, when, _, given, numbers), row in zip(pending, losses.tolist(), strict=True):
+            mean = {name: row[1 + names.index(name)] for name in numbers}
             sample = stats if number == step else None
-            new = self._alerts(number, row[0], sample)
+            new = self._alerts(number, row[0], sample, given)
             self._keep(number, when, row[0], mean, sample, new)
             alerts += new
         return stats, alerts

@@ -16,6 +16,7 @@ one copy.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .hooks import removing
+from .hooks import model_lock, removing
 from .layers import check_model, resolve_layers
 
 BINS = 32
@@ -144,6 +145,9 @@ class StatsCollector:
 
     ``arm()`` before a sampled step's forward (it attaches the activation hooks and keeps the
     weights for the update ratio); ``collect(step)`` after its backward and optimizer step.
+    Forwards in between that are not training are not measured: those of a module in eval mode
+    without autograd (an evaluation inside the loop), and another widget's visual forward (made
+    by another thread while it holds the model's lock, see :attr:`trainer`).
     Every layer's numbers come from a few batched device operations and one copy to the host:
     the tensors of a kind are concatenated, binned with one ``bucketize`` and counted with one
     ``bincount``, and their sums of squares (for the norms) come from one more ``bincount``.
@@ -157,6 +161,10 @@ class StatsCollector:
         self._calls: list[tuple[int, int, list[torch.Tensor]]] = []  # layer, count, sums
         self._alive: list[torch.Tensor | None] = [None] * len(self.layers)
         self._previous: list[torch.Tensor] | None = None
+        self._lock = model_lock(model)
+        self.trainer: int | None = None
+        """Ident of the thread that trains (None: not known yet). Another thread's forward made
+        while it holds the model's lock is a widget's visual forward, and is not measured."""
 
     # -- arming --
 
@@ -181,6 +189,10 @@ class StatsCollector:
         def hook(module: nn.Module, args: Any, output: Any) -> None:
             if not isinstance(output, torch.Tensor) or not output.is_floating_point():
                 return
+            if self._lock.held() and self.trainer not in (None, threading.get_ident()):
+                return  # a visual forward run between two training steps (lock hand-over)
+            if not module.training and not torch.is_grad_enabled():
+                return  # an evaluation forward in the loop (eval mode, no autograd)
             with torch.no_grad():
                 values = output.detach()
                 self._calls.append((index, values.numel(), _activation_sums(values, kind)))
@@ -361,15 +373,16 @@ def _histograms(
     )
     largest = torch.where(largest > 0, largest, 1.0)
     scales = torch.exp2(torch.ceil(torch.log2(largest)))
-    # log2 may round down at a power of two: then the largest values land just above the range
-    # and are counted there, never in a wrong bin.
+    # float32 log2 rounds a value just above a power of two down to its exponent (16.000002
+    # gives 4): one doubling puts the largest value back inside the range.
+    scales = torch.where(scales < largest, scales * 2, scales)
     position = values * (BINS / 2 / scales)[rows]  # exact: a power-of-two factor
     slot = torch.floor(position) + (BINS / 2 + 1)  # slot 1 is the first bin
     slot = torch.where(position == BINS / 2, float(BINS), slot)  # the last bin is closed
     slot = slot.clamp(0, BINS + 1).nan_to_num(BINS + 2).long()
     slot = slot + _row_offsets(layout, BINS + 3, values.device)
     counts = torch.bincount(slot, minlength=len(flat) * (BINS + 3)).reshape(len(flat), -1)
-    finite = values.nan_to_num(0.0)
+    finite = torch.where(values.isnan(), 0.0, values)  # NaN counts nowhere; an Inf makes Inf
     squares = torch.bincount(rows, weights=finite * finite, minlength=len(flat))
     return counts, scales, squares
 
@@ -387,6 +400,7 @@ def _histograms_host(arrays: list[np.ndarray]) -> list[np.ndarray | None]:
     largest = np.maximum.reduceat(magnitudes, starts) if values.size else np.zeros(len(flat))
     largest[~(largest > 0)] = 1.0
     scales = np.exp2(np.ceil(np.log2(largest))).astype(np.float32)
+    scales[scales < largest] *= 2  # as in _histograms: log2 can round down at a power of two
     rows = np.repeat(np.arange(len(flat)), sizes)
     position = values * (np.float32(BINS / 2) / scales)[rows]  # exact: a power-of-two factor
     with np.errstate(invalid="ignore"):
@@ -396,7 +410,7 @@ def _histograms_host(arrays: list[np.ndarray]) -> list[np.ndarray | None]:
     slot[np.isnan(slot)] = BINS + 2
     index = slot.astype(np.int64) + rows * (BINS + 3)
     counts = np.bincount(index, minlength=len(flat) * (BINS + 3)).reshape(len(flat), -1)
-    finite = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float64)
+    finite = np.where(np.isnan(values), 0.0, values.astype(np.float64))  # as in _histograms
     squares = np.add.reduceat(finite * finite, starts) if values.size else np.zeros(len(flat))
     squares[sizes == 0] = 0.0
     return [counts.astype(np.float64), scales.astype(np.float64), squares]

@@ -83,12 +83,11 @@ class TrainingMonitorCore(ModelWidget):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.on_msg(self._on_custom)
-        self._history_source: Callable[[], list[RunHistory]] | None = None
+        self._on_sync: Callable[[], None] | None = None
 
     def _on_custom(self, widget: Any, content: Any, buffers: Any) -> None:
-        if isinstance(content, dict) and content.get("type") == "sync" and self._history_source:
-            for index, history in enumerate(self._history_source()):
-                send_history(self, index, history, 0, 0, reset=True)
+        if isinstance(content, dict) and content.get("type") == "sync" and self._on_sync:
+            self._on_sync()
 
 
 def send_history(
@@ -186,6 +185,7 @@ class TrainingMonitor(CompositeView):
         self._last_publish = 0.0
         self._last_figure = 0.0
         self._timer: threading.Timer | None = None
+        self._timer_due = 0.0
         self._queued = False
         self._lock = threading.RLock()
         self._thread: threading.Thread | None = None
@@ -196,13 +196,18 @@ class TrainingMonitor(CompositeView):
         except RuntimeError:
             self._loop = None
         first = self._histories[0]
-        core = TrainingMonitorCore(
-            runs=[self._describe(h, i) for i, h in enumerate(self._histories)],
-            metric_names=list(first.metrics),
-            layer=first.layers[0]["name"] if first.layers else "",
-            **kwargs,
-        )
-        core._history_source = lambda: list(self._histories)
+        try:
+            core = TrainingMonitorCore(
+                runs=[self._describe(h, i) for i, h in enumerate(self._histories)],
+                metric_names=list(first.metrics),
+                layer=first.layers[0]["name"] if first.layers else "",
+                **kwargs,
+            )
+        except BaseException:
+            if self._recorder is not None:
+                self._recorder.close()  # its hooks for step 0 are on the model already
+            raise
+        core._on_sync = self._resync
         self._figure, self._lines = self._loss_figure()
         super().__init__(core, [self._figure])
         self.add_class("mvz-training-monitor")
@@ -294,10 +299,12 @@ class TrainingMonitor(CompositeView):
         """Remove the hooks, close the log and the view; the model is as it was."""
         if "_recorder" not in self.__dict__:
             return super().close()
-        if self._thread is not None and self._thread.is_alive():
+        thread = getattr(self, "_thread", None)  # absent when construction failed
+        if thread is not None and thread.is_alive():
             raise RuntimeError("training is still running in the background; wait() first")
-        if self._timer is not None:
-            self._timer.cancel()
+        timer = getattr(self, "_timer", None)
+        if timer is not None:
+            timer.cancel()
         if self._recorder is not None:
             self._recorder.close()
         self._model = None
@@ -309,6 +316,17 @@ class TrainingMonitor(CompositeView):
         return self._recorder
 
     # -- publishing --
+
+    def _resync(self) -> None:
+        """Answer a view's sync request: every run from its start (under the recording lock, so a
+        step recorded by a background ``run()`` is never sent half-written)."""
+        with self._lock:
+            if self.core.comm is None:
+                return
+            for index, history in enumerate(self._histories):
+                ends = send_history(self.core, index, history, 0, 0, reset=True)
+                if index == 0:
+                    self._sent = ends
 
     def _on_loop(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` on the thread that owns the widgets (the kernel's loop)."""
@@ -334,11 +352,25 @@ class TrainingMonitor(CompositeView):
         """Make sure the latest step is shown within ``delay`` seconds, even if no step follows
         (the final step of a loop in the main thread is shown once the cell ends)."""
         with self._lock:
+            due = time.monotonic() + max(delay, 0.0)
             if self._timer is not None and self._timer.is_alive():
-                return
-            self._timer = threading.Timer(max(delay, 0.0), lambda: self._on_loop(self._publish))
+                if self._timer_due <= due + 0.001:
+                    return  # the pending timer comes soon enough
+                self._timer.cancel()  # a later one (the figure's): this one goes first
+            self._timer_due = due
+            self._timer = threading.Timer(max(delay, 0.0), lambda: self._on_loop(self._publish_due))
             self._timer.daemon = True
             self._timer.start()
+
+    def _publish_due(self) -> None:
+        """The timer's publish; put off when a step published since the timer was set."""
+        with self._lock:
+            self._timer = None  # this timer is done (it may still be the running thread)
+            wait = self._last_publish + PUBLISH_INTERVAL - time.monotonic()
+        if wait > 0.001:
+            self._publish_later(wait)
+        else:
+            self._publish()
 
     def _publish(self, force: bool = False) -> None:
         with self._lock:
@@ -399,6 +431,10 @@ class TrainingMonitor(CompositeView):
         for history, line in zip(self._histories, self._lines, strict=True):
             steps = np.asarray(history.steps, dtype=np.float64)
             losses = np.asarray(history.losses, dtype=np.float64)
+            # Non-finite losses are left out of the curve (they are alerts; bqplot cannot place a
+            # line's label at a NaN end point and logs an error in the browser).
+            finite = np.isfinite(losses)
+            steps, losses = steps[finite], losses[finite]
             keep = thinned(len(steps), MAX_CURVE_POINTS)
             with line.hold_sync():
                 line.x = steps[keep]

@@ -1,0 +1,337 @@
+"""Training statistics against independent references: numpy.histogram, torch.linalg.norm, and
+activation statistics from forward hooks written here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from modelviz_widgets.capture import training_stats
+from modelviz_widgets.capture.training import Recorder
+from modelviz_widgets.capture.training_stats import BINS, QUANTITIES, StatsCollector, edges
+
+from ._support import SmallCNN
+
+
+class SquashingMLP(nn.Module):
+    """Linear layers with sigmoid and tanh between them: saturation to measure."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Linear(6, 16), nn.Sigmoid(), nn.Linear(16, 12), nn.Tanh(), nn.Linear(12, 3)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+def cnn_batch() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
+    torch.manual_seed(0)
+    model = SmallCNN()
+    with torch.no_grad():  # dead channels to count: a BatchNorm shift and conv biases far below 0
+        layers = dict(model.named_modules())
+        layers["features.1"].bias[:2] = -6.0
+        layers["features.4"].bias[:3] = -10.0
+    return model, torch.randn(8, 1, 8, 8), torch.randint(0, 5, (8,))
+
+
+def mlp_batch() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
+    torch.manual_seed(0)
+    model = SquashingMLP()
+    with torch.no_grad():  # big first-layer weights: many sigmoid outputs near 0 or 1
+        layers = dict(model.named_modules())
+        layers["body.0"].weight.mul_(8.0)
+        layers["body.2"].weight.mul_(4.0)
+    return model, torch.randn(32, 6), torch.randint(0, 3, (32,))
+
+
+MODELS = {"cnn": cnn_batch, "mlp": mlp_batch}
+
+
+class ReferenceHooks:
+    """Copies of every monitored layer's output, taken by hooks independent of the collector."""
+
+    def __init__(self, model: nn.Module, names: list[str]) -> None:
+        modules = dict(model.named_modules())
+        self.outputs: dict[str, list[torch.Tensor]] = {name: [] for name in names}
+        self.handles = [modules[name].register_forward_hook(self._hook(name)) for name in names]
+
+    def _hook(self, name: str) -> Any:
+        def hook(module: nn.Module, args: Any, output: torch.Tensor) -> None:
+            self.outputs[name].append(output.detach().clone())  # before any in-place ReLU
+
+        return hook
+
+    def remove(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+
+
+def train_step(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, collectors: list[StatsCollector]
+) -> tuple[dict[str, torch.Tensor], ReferenceHooks]:
+    """One Adam step with every collector armed; returns the weights before it and the outputs."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
+    model.train()
+    for collector in collectors:
+        collector.arm()
+    names = [spec.name for spec in collectors[0].layers]
+    reference = ReferenceHooks(model, names)
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    optimizer.zero_grad()
+    nn.functional.cross_entropy(model(x), y).backward()
+    optimizer.step()
+    reference.remove()
+    return before, reference
+
+
+def layer_tensors(model: nn.Module, name: str) -> list[torch.Tensor | None]:
+    """The layer's weight, bias, weight gradient and bias gradient, found by name here."""
+    module = dict(model.named_modules())[name]
+    weight = module._parameters.get("weight")
+    bias = module._parameters.get("bias")
+    return [
+        weight,
+        bias,
+        None if weight is None else weight.grad,
+        None if bias is None else bias.grad,
+    ]
+
+
+def check_histograms_and_norms(model: nn.Module, stats: training_stats.StepStats, names: list[str]):
+    for row, name in enumerate(names):
+        for column, tensor in enumerate(layer_tensors(model, name)):
+            where = f"{name} {QUANTITIES[column]}"
+            if tensor is None:
+                assert stats.counts[row, column].sum() == 0, where
+                assert np.isnan(stats.norms[row, column]), where
+                assert np.isnan(stats.scales[row, column]), where
+                continue
+            values = tensor.detach().numpy().reshape(-1)
+            scale = stats.scales[row, column]
+            largest = np.abs(values).max()
+            # The smallest power of two at or above the largest magnitude.
+            assert scale >= largest and (largest == 0 or scale / 2 < largest), where
+            expected, _ = np.histogram(values, edges(scale))
+            np.testing.assert_array_equal(stats.counts[row, column], expected, err_msg=where)
+            assert stats.counts[row, column].sum() == values.size, where
+            assert stats.nan_counts[row, column] == 0, where
+            reference = torch.linalg.norm(tensor.detach().double()).item()
+            np.testing.assert_allclose(
+                stats.norms[row, column], reference, rtol=1e-6, err_msg=where
+            )
+
+
+def check_activations(
+    model: nn.Module, stats: training_stats.StepStats, names: list[str], reference: ReferenceHooks
+) -> None:
+    modules = dict(model.named_modules())
+    for row, name in enumerate(names):
+        outputs = reference.outputs[name]
+        assert outputs, name
+        values = torch.cat([o.reshape(-1) for o in outputs]).double()
+        count, mean, std, dead, saturated = stats.activations[row]
+        assert count == values.numel(), name
+        np.testing.assert_allclose(mean, values.mean().item(), rtol=1e-5, atol=1e-7, err_msg=name)
+        # E[x^2] - mean^2 in float32 sums: a little cancellation when the spread is small.
+        np.testing.assert_allclose(
+            std, values.std(unbiased=False).item(), rtol=1e-3, atol=1e-6, err_msg=name
+        )
+        module = modules[name]
+        if isinstance(module, nn.ReLU):
+            (output,) = outputs
+            peaks = output.flatten(1).amax(dim=0)  # a unit is dead if it fired for no sample
+            assert dead == pytest.approx((peaks <= 0).double().mean().item()), name
+        else:
+            assert np.isnan(dead), name
+        if isinstance(module, nn.Sigmoid):
+            expected = ((values < 0.01) | (values > 0.99)).double().mean().item()
+            assert saturated == pytest.approx(expected), name
+        elif isinstance(module, nn.Tanh):
+            assert saturated == pytest.approx((values.abs() > 0.99).double().mean().item()), name
+        else:
+            assert np.isnan(saturated), name
+
+
+def check_updates(
+    model: nn.Module,
+    stats: training_stats.StepStats,
+    names: list[str],
+    before: dict[str, torch.Tensor],
+) -> None:
+    for row, name in enumerate(names):
+        key = f"{name}.weight"
+        if key not in before:
+            assert np.isnan(stats.update_norms[row]).all(), name
+            continue
+        old = before[key].double()
+        new = dict(model.named_parameters())[key].detach().double()
+        change = torch.linalg.norm(new - old).item()
+        size = torch.linalg.norm(old).item()
+        np.testing.assert_allclose(stats.update_norms[row], [change, size], rtol=1e-5, err_msg=name)
+        np.testing.assert_allclose(stats.update_ratio[row], change / size, rtol=1e-5)
+        assert change > 0, name  # Adam moved every weight
+
+
+@pytest.mark.parametrize("host", [True, False], ids=["numpy", "torch"])
+@pytest.mark.parametrize("which", list(MODELS))
+def test_a_real_step_matches_numpy_histogram_and_linalg_norm(which, host, monkeypatch):
+    if not host:
+        monkeypatch.setattr(training_stats, "HOST_LIMIT", 0)
+    model, x, y = MODELS[which]()
+    collector = StatsCollector(model)
+    names = [spec.name for spec in collector.layers]
+    before, reference = train_step(model, x, y, [collector])
+    stats = collector.collect(0)
+    assert stats.counts.shape == (len(names), 4, BINS)
+    check_histograms_and_norms(model, stats, names)
+    check_activations(model, stats, names, reference)
+    check_updates(model, stats, names, before)
+    if which == "cnn":
+        # Every layer with parameters and every activation; not pooling, flatten or dropout.
+        assert names == ["features.0", "features.1", "features.2", "features.4", "features.5",
+                         "classifier.2"]  # fmt: skip
+        assert 0.2 < stats.activations[2, 3] < 0.9 and 0.3 < stats.activations[4, 3] < 0.9
+    else:
+        assert names == [f"body.{i}" for i in range(5)]
+        assert stats.activations[1, 4] > 0.1 and stats.activations[3, 4] > 0.02  # saturation
+
+
+@pytest.mark.parametrize("which", list(MODELS))
+def test_numpy_and_torch_paths_give_the_same_numbers(which, monkeypatch):
+    model, x, y = MODELS[which]()
+    host, device = StatsCollector(model), StatsCollector(model)
+    train_step(model, x, y, [host, device])
+    on_host = host.collect(3)
+    monkeypatch.setattr(training_stats, "HOST_LIMIT", 0)
+    on_device = device.collect(3)
+    for field in ("counts", "scales", "nan_counts"):
+        np.testing.assert_array_equal(getattr(on_host, field), getattr(on_device, field), field)
+    for field in ("norms", "update_norms", "activations"):
+        np.testing.assert_allclose(
+            getattr(on_host, field), getattr(on_device, field), rtol=1e-6, atol=1e-9, err_msg=field
+        )
+
+
+class Holder(nn.Module):
+    """A module whose weight and bias are set by the test; its forward is the identity."""
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(weight)
+        self.bias = nn.Parameter(bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.weight.sum() + self.bias.sum()
+
+
+def f32(value: float, toward: float | None = None) -> float:
+    x = np.float32(value)
+    return float(x if toward is None else np.nextafter(x, np.float32(toward)))
+
+
+EDGE_CASES = {
+    # Every edge of scale 1 and both ends: numpy puts an edge value in the bin on its right,
+    # and +scale in the last bin (closed on both sides).
+    "edges": [float(e) for e in edges(1.0)],
+    # A hair inside and outside the edges around zero and the ends.
+    "neighbours": [
+        f32(1.0, 0),
+        f32(-1.0, 0),
+        f32(0.0625, 0),
+        f32(0.0625, 1),
+        f32(-0.0625, 0),
+        f32(-0.0625, -1),
+        -0.0,
+        0.0,
+        1.0,
+    ],
+    # Just above a power of two: float32 log2 rounds it down to the exponent.
+    "above_power": [f32(16.0, 100), 16.0, -3.0, 0.5],
+    "tiny_above_power": [f32(0.0625, 1), -0.001],
+    "all_zero": [0.0, 0.0, 0.0],
+    "negative_end": [-8.0, 1.0, 2.5],
+}
+
+
+@pytest.mark.parametrize("host", [True, False], ids=["numpy", "torch"])
+@pytest.mark.parametrize("case", list(EDGE_CASES))
+def test_values_on_edges_are_counted_as_numpy_counts_them(case, host, monkeypatch):
+    if not host:
+        monkeypatch.setattr(training_stats, "HOST_LIMIT", 0)
+    values = torch.tensor(EDGE_CASES[case], dtype=torch.float32)
+    model = nn.Sequential(Holder(values, -values[:3] * 0.5))
+    collector = StatsCollector(model)
+    collector.arm()
+    model(torch.ones(1)).sum().backward()  # gradients: all ones
+    stats = collector.collect(0)
+    for column, tensor in enumerate(layer_tensors(model, "0")):
+        assert tensor is not None
+        numbers = tensor.detach().numpy()
+        largest = np.abs(numbers).max()
+        scale = stats.scales[0, column]
+        assert largest <= scale and (largest == 0 or scale / 2 < largest), (case, column, scale)
+        expected, _ = np.histogram(numbers, edges(scale))
+        np.testing.assert_array_equal(stats.counts[0, column], expected, err_msg=f"{case} {column}")
+        assert expected.sum() == numbers.size
+    assert stats.scales[0, 2] == 1.0 and stats.counts[0, 2, -1] == len(values)  # ones: last bin
+    assert stats.scales[0, 3] == 1.0 and stats.counts[0, 3, -1] == min(len(values), 3)
+
+
+@pytest.mark.parametrize("host", [True, False], ids=["numpy", "torch"])
+def test_a_nan_gradient_is_counted_and_alerted_not_raised(host, monkeypatch):
+    if not host:
+        monkeypatch.setattr(training_stats, "HOST_LIMIT", 0)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 2))
+    recorder = Recorder(model, every=1)
+    model(torch.randn(3, 4)).sum().backward()
+    model[2].weight.grad[0, :2] = float("nan")
+    model[2].weight.grad[1, 0] = float("inf")
+    _, stats, alerts = recorder.record(loss=1.0)
+    assert stats is not None
+    grad = model[2].weight.grad.numpy()
+    np.testing.assert_array_equal(stats.nan_counts[2], [0, 0, 2, 0])
+    assert stats.nan_counts[[0, 1]].sum() == 0
+    # The bins hold what numpy.histogram counts (NaN and Inf in none), the scale ignores them.
+    finite = grad[np.isfinite(grad)]
+    assert stats.scales[2, 2] == 2.0 ** np.ceil(np.log2(np.abs(finite).max()))
+    expected, _ = np.histogram(grad[~np.isnan(grad)], edges(stats.scales[2, 2]))
+    np.testing.assert_array_equal(stats.counts[2, 2], expected)
+    assert stats.norms[2, 2] == np.inf  # torch.linalg.norm of the non-NaN values
+    assert [(a.layer, a.kind) for a in alerts] == [("2", "nan")]
+    # A NaN loss is an alert too, and the next steps still record.
+    recorder.collector.arm()
+    _, _, alerts = recorder.record(loss=torch.tensor(float("nan")))
+    assert ("", "loss") in [(a.layer, a.kind) for a in alerts]
+    assert recorder.history.steps == [0, 1]
+    assert np.isnan(recorder.history.losses[1])
+    recorder.close()
+
+
+def test_vanishing_gradients_of_a_deep_sigmoid_net_are_alerted():
+    torch.manual_seed(0)
+    layers: list[nn.Module] = []
+    for _ in range(12):
+        layers += [nn.Linear(16, 16), nn.Sigmoid()]
+    model = nn.Sequential(*layers, nn.Linear(16, 2))
+    recorder = Recorder(model, every=1)
+    nn.functional.cross_entropy(
+        model(torch.randn(8, 16)), torch.zeros(8, dtype=torch.long)
+    ).backward()
+    _, stats, alerts = recorder.record(loss=0.7)
+    assert stats is not None
+    grads = stats.norms[:, 2]
+    # The first layer's gradient is orders of magnitude below the last one's.
+    assert grads[0] < 1e-4 * grads[-1]
+    recorder.close()
+    # What the alert threshold says, checked here from the norms themselves.
+    ratio = stats.norms[:, 2] / stats.norms[:, 0]
+    vanishing = {a.layer for a in alerts if a.kind == "vanishing"}
+    names = recorder.layer_names
+    assert vanishing and vanishing == {names[i] for i in range(len(names)) if ratio[i] < 1e-7}
