@@ -113,14 +113,21 @@ class ModelWidget(anywidget.AnyWidget):
         try:
             super().set_state(sync_data)
         except traitlets.TraitError as error:
-            self.error = str(error)  # after traitlets' rollback, which would undo it
+            self._say(str(error))  # after traitlets' rollback, which undoes what was set inside
             raise
 
     def _refuse(self, message: str) -> SelectionError:
         """An invalid selection: said in the view (so a browser waiting for an answer gets one)
         and returned to be raised."""
-        self.error = message
+        self._say(message)
         return SelectionError(message)
+
+    def _say(self, message: str) -> None:
+        """Show an error. The same message again is cleared first: a view waiting for an answer
+        hears one only when the trait changes."""
+        if message and self.error == message:
+            self.error = ""
+        self.error = message
 
     def _in_range(self, name: str, value: int, count: int) -> int:
         """Validate an index selection (channel, sample, timestep...) against its count."""
@@ -138,7 +145,7 @@ class ModelWidget(anywidget.AnyWidget):
         return value
 
     def _fail(self, error: Exception) -> None:
-        self.error = f"{type(error).__name__}: {error}"
+        self._say(f"{type(error).__name__}: {error}")
 
     def close(self) -> None:
         """Remove everything the widget holds on the model and close its view."""

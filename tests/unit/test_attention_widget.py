@@ -264,3 +264,16 @@ def test_one_message_per_click_and_nan_survives_the_thumbnails(bert):
     assert pool == 3 and small.shape == (2, 2, 4, 4)
     assert torch.isnan(small[1, 0, 1, 2]) and torch.isnan(small).sum() == 1
     w.close()
+
+
+def test_the_same_refusal_twice_is_said_twice(bert):
+    ids = torch.randint(5, 15, (1, 6), generator=torch.Generator().manual_seed(7))
+    w = mv.Attention(bert, {"input_ids": ids})
+    front = FrontEnd(w)
+    front.set(layer=9)
+    first = [u["error"] for u in front.updates() if "error" in u]
+    front.set(layer=9)  # a view waiting for an answer must hear one again
+    errors = [u["error"] for u in front.updates() if "error" in u]
+    assert first and first[-1].startswith("layer 9 is out of range")
+    assert errors[len(first) :] == ["", first[-1]]
+    w.close()
