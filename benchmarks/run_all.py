@@ -2,7 +2,7 @@
 
 python benchmarks/run_all.py            # all of them
 python benchmarks/run_all.py wire       # only some: capture, wire, memory, browser, attribution,
-                                        # attention
+                                        # attention, training
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ SCRIPTS = {
     "browser": "bench_browser.py",
     "attribution": "bench_attribution.py",
     "attention": "bench_attention.py",
+    "training": "bench_training.py",
 }
 
 

@@ -50,6 +50,8 @@ class ModelLock:
 
         Does nothing when this thread does not hold the lock or nobody waits.
         """
+        if not self._waiting:
+            return  # nobody waits (read without the mutex: one arriving now waits a step more)
         me = threading.get_ident()
         with self._mutex:
             if self._owner != me or not self._waiting:

@@ -69,7 +69,7 @@ def as_number(value: Any) -> float:
             raise ValueError(
                 f"a loss or metric must be one number; got a tensor of shape {list(value.shape)}"
             )
-        return float(value.detach())
+        return float(value.item())
     try:
         return float(value)
     except (TypeError, ValueError):

@@ -233,9 +233,16 @@ class StatsCollector:
             # Small CPU models: numpy does the same arithmetic with far less per-call overhead.
             arrays = [t.numpy() for _, t in tensors]
             host = [*_histograms_host(arrays), self._update_squares_host(weights)]
-            host += [x if x is None else x.numpy() for x in self._activation_parts(device, reducer)]
+            if reducer is None:
+                host += self._activation_parts_host()
+            else:
+                host += [
+                    x if x is None else x.numpy() for x in self._activation_parts(device, reducer)
+                ]
         else:
-            histograms = _histograms([t for _, t in tensors])
+            flat = [t for _, t in tensors]
+            fast = _histograms_cpu(flat) if device.type == "cpu" else None
+            histograms = _histograms(flat) if fast is None else fast
             updates = self._update_squares(weights)
             activations, dead = self._activation_parts(device, reducer)
             host = _to_host([*histograms, updates, activations, dead], device)
@@ -272,6 +279,9 @@ class StatsCollector:
         if not weights or previous is None or len(previous) != len(weights):
             return None
         tensors = [w for _, w in weights]
+        if all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors + previous):
+            changes = list(torch._foreach_sub(tensors, previous))
+            return _norm_squares(changes + previous)
         changes = list(torch._foreach_sub(tensors, previous))
         return _sum_squares(changes + previous)
 
@@ -284,6 +294,22 @@ class StatsCollector:
         ]
         olds = [p.numpy().reshape(-1) for p in previous]
         return np.array([float(np.dot(x, x)) for x in changes + olds])
+
+    def _activation_parts_host(self) -> list[np.ndarray | None]:
+        """:meth:`_activation_parts` for small CPU models, in numpy (one process)."""
+        sums = np.zeros((len(self.layers), 4))
+        for layer, count, values in self._calls:
+            numbers = [float(v) for v in values]
+            sums[layer, 0] += numbers[0]
+            sums[layer, 1] += numbers[1] * numbers[1]
+            sums[layer, 2] += numbers[2] if len(numbers) > 2 else 0.0
+            sums[layer, 3] += count
+        relu = [(i, a) for i, a in enumerate(self._alive) if a is not None]
+        self._relu_layout = [(i, int(a.numel())) for i, a in relu]
+        if not relu:
+            return [sums, None]
+        dead = np.array([float(np.count_nonzero(a.numpy() <= 0)) for _, a in relu])
+        return [sums, dead]
 
     def _activation_parts(
         self, device: torch.device, reducer: Reducer | None
@@ -439,6 +465,59 @@ def _to_host(parts: list[torch.Tensor | None], device: torch.device) -> list[np.
             host.append(flat[offset : offset + part.numel()].reshape(part.shape))
             offset += part.numel()
     return host
+
+
+CHUNK = 1 << 18
+"""Values per pass of the CPU loops below: cache-sized, in buffers reused from step to step."""
+
+_scratch = threading.local()
+
+
+def _buffers() -> tuple[torch.Tensor, torch.Tensor]:
+    """This thread's reused float32 values and uint8 bins (``CHUNK`` each)."""
+    if not hasattr(_scratch, "values"):
+        _scratch.values = torch.empty(CHUNK, dtype=torch.float32)
+        _scratch.bins = torch.empty(CHUNK, dtype=torch.uint8)
+    return _scratch.values, _scratch.bins
+
+
+def _histograms_cpu(
+    tensors: list[torch.Tensor],
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+    """:func:`_histograms` for large CPU models, bit for bit: tensor by tensor in cache-sized
+    chunks, without the concatenation and the per-value row gathers (a tenth of the time or
+    less). None when a tensor is empty, not float32, or holds a NaN or Inf (then
+    :func:`_histograms` does it)."""
+    if not tensors or any(t.dtype != torch.float32 or t.numel() == 0 for t in tensors):
+        return None
+    extremes = torch.stack([torch.stack(torch.aminmax(t)) for t in tensors])  # NaN propagates
+    largest = torch.maximum(-extremes[:, 0], extremes[:, 1])
+    if not bool(torch.isfinite(largest).all()):
+        return None
+    largest = torch.where(largest > 0, largest, 1.0)
+    scales = torch.exp2(torch.ceil(torch.log2(largest)))
+    scales = torch.where(scales < largest, scales * 2, scales)  # as in _histograms
+    factors = BINS / 2 / scales
+    counts = torch.zeros(len(tensors), BINS + 3, dtype=torch.int64)
+    values, bins = _buffers()
+    for row, tensor in enumerate(tensors):
+        flat = tensor.reshape(-1)
+        for start in range(0, flat.numel(), CHUNK):
+            part = flat[start : start + CHUNK]
+            position, slot = values[: part.numel()], bins[: part.numel()]
+            torch.mul(part, factors[row], out=position)  # the same exact product as _histograms
+            # Every value is finite and within the scale, so position is in [-BINS/2, BINS/2];
+            # clamping BINS/2 (a value at +scale) into the last bin closes it, as numpy does.
+            position.floor_().clamp_(-BINS // 2, BINS // 2 - 1).add_(BINS // 2)
+            slot.copy_(position)
+            counts[row, 1 : BINS + 1] += torch.bincount(slot, minlength=BINS)
+    return counts, scales, _norm_squares(tensors)
+
+
+def _norm_squares(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """Each tensor's squared L2 norm, from ``torch._foreach_norm`` (one call for all), in
+    float64 so that the square root on the host gives the norm back exactly."""
+    return torch.stack(torch._foreach_norm(tensors)).double().square()
 
 
 _OFFSETS: dict[tuple[Any, ...], torch.Tensor] = {}

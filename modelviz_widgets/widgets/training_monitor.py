@@ -181,6 +181,7 @@ class TrainingMonitor(CompositeView):
         if not self._histories:
             raise ValueError("nothing to show: pass a model, or use TrainingMonitor.load(path)")
         self._model = None if self._recorder is None else self._recorder.model
+        self._model_lock = None if self._model is None else model_lock(self._model)
         self._sent = (0, 0)
         self._last_publish = 0.0
         self._last_figure = 0.0
@@ -227,11 +228,12 @@ class TrainingMonitor(CompositeView):
         now = time.monotonic()
         if now - self._last_publish >= PUBLISH_INTERVAL:
             self._request_publish()
-        else:
+        elif self._timer is None or self._timer_due > self._last_publish + PUBLISH_INTERVAL + 1e-3:
+            # No timer soon enough yet (the common case has one: then nothing to do here).
             self._publish_later(self._last_publish + PUBLISH_INTERVAL - now)
-        if self._model is not None:
+        if self._model_lock is not None:
             # A step boundary: widgets waiting to run the model (FeatureMaps, Saliency...) go now.
-            model_lock(self._model).yield_turn()
+            self._model_lock.yield_turn()
 
     def run(self, train: Callable[..., Any], *args: Any, **kwargs: Any) -> threading.Thread:
         """Run ``train(*args, **kwargs)`` (your loop, calling :meth:`step`) in a background thread.
@@ -308,6 +310,7 @@ class TrainingMonitor(CompositeView):
         if self._recorder is not None:
             self._recorder.close()
         self._model = None
+        self._model_lock = None
         super().close()
 
     def _require_recorder(self) -> Recorder:
