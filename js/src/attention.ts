@@ -11,7 +11,7 @@ import { bindTrait, createSelect, createSlider } from "./lib/controls";
 import { readPayload, sizeOf, type Meta, type Payload } from "./lib/decode";
 import { Heatmap } from "./lib/heatmap";
 import { element, metaKey } from "./lib/tokens";
-import { createRedraw, createShell, listen, panel, showNotes } from "./lib/view";
+import { count, createRedraw, createShell, listen, panel, showNotes } from "./lib/view";
 
 type MetaTrait = Meta | Record<string, never>;
 
@@ -45,10 +45,6 @@ const MAX_LABELLED = 64;
 const MATRIX_SIZE = 520;
 
 const OVERVIEW = 1, MATRIX = 2, LINES = 4, SELECTION = 8, RANGES = 16, TOKENS = 32;
-
-function count(value: unknown): number {
-  return Math.max(1, Number(value) || 1);
-}
 
 function render({ model, el }: RenderProps<Model>): () => void {
   const { root, header, errorLine, noteLine, mount } = createShell("Attention", el, ATTENTION_CSS);

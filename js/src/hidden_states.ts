@@ -11,7 +11,7 @@ import { Colorbar } from "./lib/heatmap";
 import { columnAt, thresholdRange, TimeGrid } from "./lib/timeline";
 import { asText, element, fillScoredTokens, fillTokenAxis, metaKey, SEQUENCE_CSS } from "./lib/tokens";
 import { Tooltip } from "./lib/tooltip";
-import { createRedraw, createShell, listen, panel, showNotes } from "./lib/view";
+import { count, createRedraw, createShell, listen, panel, showNotes } from "./lib/view";
 
 type MetaTrait = Meta | Record<string, never>;
 
@@ -56,10 +56,6 @@ interface Model {
   matches_data: DataView;
   matches_meta: MetaTrait;
   error: string;
-}
-
-function count(value: unknown): number {
-  return Math.max(1, Number(value) || 1);
 }
 
 function render({ model, el }: RenderProps<Model>): () => void {

@@ -54,6 +54,11 @@ export function panel(title: string, ...content: HTMLElement[]): { el: HTMLEleme
   return { el, title: heading };
 }
 
+/** A size from a synced trait: at least 1 (a missing or zero value counts as 1). */
+export function count(value: unknown): number {
+  return Math.max(1, Number(value) || 1);
+}
+
 export function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
