@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .jupyter import CANVAS_STATS_JS, Echo, HarnessError, Notebook, Sample, summarize
+from .jupyter import CANVAS_STATS_JS, Echo, HarnessError, Notebook, Sample, WidgetView, summarize
 
 # Which canvas is which. The grid is the channel mosaic; the channel picture is the heatmap drawn
 # with a colorbar (else the largest remaining picture); the rest (input picture, colorbars) are
@@ -50,23 +50,14 @@ class CanvasPicture:
         return self.width == 0 or self.height == 0 or self.opaque == 0 or self.colors < 2
 
 
-class FeatureMapsView:
+class FeatureMapsView(WidgetView):
     """The ``nth`` FeatureMaps root of a notebook, its controls and its canvases."""
 
     def __init__(self, notebook: Notebook, nth: int = 0, python_name: str = "fm") -> None:
-        self.notebook = notebook
-        self.page = notebook.page
-        self.root = notebook.widget_root("FeatureMaps", nth)
-        self.python_name = python_name
-
-    def control(self, trait: str) -> Any:
-        return self.root.locator(f'[data-mv-control="{trait}"]').first
+        super().__init__(notebook, notebook.widget_root("FeatureMaps", nth), python_name)
 
     def wait_ready(self, timeout: float = 60.0) -> str:
         return self.notebook.wait_ready(self.root, timeout)
-
-    def seq(self) -> int:
-        return self.notebook.seq(self.root)
 
     def pictures(self) -> dict[str, CanvasPicture]:
         """Pixel summaries of the grid and channel canvases (plus others as other-<i>)."""
@@ -84,10 +75,6 @@ class FeatureMapsView:
                 f"FeatureMaps root has no {' or '.join(sorted(missing))} canvas; canvases: {roles}"
             )
         return pictures
-
-    def python(self, expression: str) -> str:
-        """What ``expression`` (with the widget as ``{w}``) prints in the kernel now."""
-        return self.notebook.ask(f"print({expression.format(w=self.python_name)})")
 
     def channel_value(self) -> int:
         return int(self.control("channel").input_value())

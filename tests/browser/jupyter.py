@@ -4,7 +4,8 @@ Plain functions and classes, no pytest: ``benchmarks/bench_browser.py`` imports 
 The server lives in :mod:`.lab_server`, the browser and its console log in :mod:`.chromium`, the
 page scripts in :mod:`.page_scripts`; this module opens notebooks in the page and runs them
 (:class:`Notebook`), asks the kernel questions through an extra cell, finds widget roots by
-``data-mv-widget`` and times key-press-to-redraw (:class:`Echo` is the plain ipywidgets baseline).
+``data-mv-widget`` (:class:`WidgetView` is the base of the tests' per-widget helpers) and times
+key-press-to-redraw (:class:`Echo` is the plain ipywidgets baseline).
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ __all__ = [
     "Notebook",
     "PageLog",
     "Sample",
+    "WidgetView",
     "drawn",
     "error_outputs",
     "free_port",
@@ -341,6 +343,52 @@ class Notebook:
                 )
             return Sample(None, detail)
         return Sample(float(detail["done_at"]) - float(detail["key_at"]), detail)
+
+
+# --- one widget root, the base of the tests' per-widget helpers ----------------------------------
+
+
+class WidgetView:
+    """One widget root in the page, its controls and canvases, and the Python name of its widget.
+
+    Parameters
+    ----------
+    notebook
+        The open notebook the root is in.
+    root
+        Locator of the root (see :meth:`Notebook.widget_root`).
+    python_name
+        The kernel variable holding the widget, for :meth:`python`; ``None`` when there is none.
+    """
+
+    def __init__(self, notebook: Notebook, root: Any, python_name: str | None = None) -> None:
+        self.notebook = notebook
+        self.page = notebook.page
+        self.root = root
+        self.python_name = python_name
+
+    def control(self, trait: str) -> Any:
+        """The first element with ``data-mv-control="<trait>"`` under the root."""
+        return self.root.locator(f'[data-mv-control="{trait}"]').first
+
+    def part(self, name: str) -> Any:
+        """The first element with ``data-mv-part="<name>"`` under the root."""
+        return self.root.locator(f'[data-mv-part="{name}"]').first
+
+    def seq(self) -> int:
+        """The root's ``data-mv-seq`` (-1 when absent)."""
+        return self.notebook.seq(self.root)
+
+    def canvases(self) -> dict[str, dict[str, Any]]:
+        """Pixel summaries of the canvases with a ``data-mv-part``, keyed by that part."""
+        stats = self.root.evaluate(CANVAS_STATS_JS)
+        return {stat["part"]: stat for stat in stats if stat["part"]}
+
+    def python(self, expression: str) -> str:
+        """What ``expression`` (with the widget as ``{w}``) prints in the kernel now."""
+        if self.python_name is None:
+            raise HarnessError(f"{type(self).__name__} was given no python_name to ask about")
+        return self.notebook.ask(f"print({expression.format(w=self.python_name)})")
 
 
 # --- a whole session: server + browser + page -----------------------------------------------------

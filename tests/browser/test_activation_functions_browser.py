@@ -8,11 +8,10 @@ import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from .jupyter import REPO_ROOT, LabSession, Notebook, unexplained_errors
+from .jupyter import REPO_ROOT, LabSession, Notebook, WidgetView, unexplained_errors
 
 pytestmark = pytest.mark.browser
 
@@ -38,20 +37,9 @@ MARKS_JS = """
 """
 
 
-class View:
+class View(WidgetView):
     def __init__(self, notebook: Notebook, widget: str, python_name: str) -> None:
-        self.notebook = notebook
-        self.root = notebook.widget_root(widget, 0)
-        self.python_name = python_name
-
-    def control(self, trait: str) -> Any:
-        return self.root.locator(f'[data-mv-control="{trait}"]').first
-
-    def seq(self) -> int:
-        return self.notebook.seq(self.root)
-
-    def python(self, expression: str) -> str:
-        return self.notebook.ask(f"print({expression.format(w=self.python_name)})")
+        super().__init__(notebook, notebook.widget_root(widget, 0), python_name)
 
     def marks(self) -> list[list[list[str]]]:
         """Per bqplot figure of the composite, its drawn shapes."""

@@ -8,14 +8,13 @@ budget."""
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import pytest
 
 from .jupyter import (
-    CANVAS_STATS_JS,
     LabSession,
     Notebook,
+    WidgetView,
     drawn,
     unexplained_errors,
     write_notebook,
@@ -100,30 +99,8 @@ def notebook_cells() -> list[str]:
     return [SETUP, SMALL, TEXT, PAIR]
 
 
-class AttentionView:
+class AttentionView(WidgetView):
     """One Attention root of the notebook and the Python name of its widget."""
-
-    def __init__(self, notebook: Notebook, root: Any, python_name: str) -> None:
-        self.notebook = notebook
-        self.page = notebook.page
-        self.root = root
-        self.python_name = python_name
-
-    def control(self, trait: str) -> Any:
-        return self.root.locator(f'[data-mv-control="{trait}"]').first
-
-    def part(self, name: str) -> Any:
-        return self.root.locator(f'[data-mv-part="{name}"]').first
-
-    def seq(self) -> int:
-        return self.notebook.seq(self.root)
-
-    def canvases(self) -> dict[str, dict[str, Any]]:
-        stats = self.root.evaluate(CANVAS_STATS_JS)
-        return {stat["part"]: stat for stat in stats if stat["part"]}
-
-    def python(self, expression: str) -> str:
-        return self.notebook.ask(f"print({expression.format(w=self.python_name)})")
 
     def thumbnails(self) -> int:
         return int(self.part("overview").get_attribute("data-mv-thumbnails") or 0)

@@ -14,6 +14,7 @@ from .jupyter import (
     CANVAS_STATS_JS,
     LabSession,
     Notebook,
+    WidgetView,
     drawn,
     unexplained_errors,
     write_notebook,
@@ -44,20 +45,9 @@ DOTS_JS = """
 """
 
 
-class FiltersView:
+class FiltersView(WidgetView):
     def __init__(self, notebook: Notebook, nth: int, python_name: str) -> None:
-        self.notebook = notebook
-        self.root = notebook.widget_root("Filters", nth)
-        self.python_name = python_name
-
-    def control(self, trait: str) -> Any:
-        return self.root.locator(f'[data-mv-control="{trait}"]').first
-
-    def seq(self) -> int:
-        return self.notebook.seq(self.root)
-
-    def python(self, expression: str) -> str:
-        return self.notebook.ask(f"print({expression.format(w=self.python_name)})")
+        super().__init__(notebook, notebook.widget_root("Filters", nth), python_name)
 
     def pictures(self) -> dict[str, dict[str, Any]]:
         roles = self.root.evaluate(ROLES_JS)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from .jupyter import CANVAS_STATS_JS, REPO_ROOT, LabSession, Notebook, drawn, unexplained_errors
+from .jupyter import REPO_ROOT, LabSession, Notebook, WidgetView, drawn, unexplained_errors
 
 pytestmark = pytest.mark.browser
 
@@ -23,27 +23,8 @@ HOSTILE = "<img src=x onerror=alert(1)>"
 WORDS = ["The", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog"]
 
 
-class HiddenStatesView:
+class HiddenStatesView(WidgetView):
     """One HiddenStates root of the notebook and the Python name of its widget."""
-
-    def __init__(self, notebook: Notebook, root: Any, python_name: str) -> None:
-        self.notebook = notebook
-        self.page = notebook.page
-        self.root = root
-        self.python_name = python_name
-
-    def control(self, trait: str) -> Any:
-        return self.root.locator(f'[data-mv-control="{trait}"]').first
-
-    def seq(self) -> int:
-        return self.notebook.seq(self.root)
-
-    def canvases(self) -> dict[str, dict[str, Any]]:
-        stats = self.root.evaluate(CANVAS_STATS_JS)
-        return {stat["part"]: stat for stat in stats if stat["part"]}
-
-    def python(self, expression: str) -> str:
-        return self.notebook.ask(f"print({expression.format(w=self.python_name)})")
 
     def axis_labels(self, direction: int = 0) -> list[str]:
         axis = self.root.locator('[data-mv-part="tokens"]').nth(direction)

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from .jupyter import CANVAS_STATS_JS, REPO_ROOT, LabSession, Notebook, drawn, unexplained_errors
+from .jupyter import REPO_ROOT, LabSession, Notebook, WidgetView, drawn, unexplained_errors
 
 pytestmark = pytest.mark.browser
 
@@ -20,28 +19,11 @@ SALIENCY_NOTEBOOK = Path(
 )
 
 
-class SaliencyView:
+class SaliencyView(WidgetView):
     """The first Saliency root of the notebook (Python name ``sal``)."""
 
     def __init__(self, notebook: Notebook, python_name: str = "sal") -> None:
-        self.notebook = notebook
-        self.page = notebook.page
-        self.root = notebook.widget_root("Saliency", 0)
-        self.python_name = python_name
-
-    def control(self, trait: str) -> Any:
-        return self.root.locator(f'[data-mv-control="{trait}"]').first
-
-    def seq(self) -> int:
-        return self.notebook.seq(self.root)
-
-    def canvases(self) -> dict[str, dict[str, Any]]:
-        """Pixel summaries of the canvases with a ``data-mv-part`` (input, attribution, overlay)."""
-        stats = self.root.evaluate(CANVAS_STATS_JS)
-        return {stat["part"]: stat for stat in stats if stat["part"]}
-
-    def python(self, expression: str) -> str:
-        return self.notebook.ask(f"print({expression.format(w=self.python_name)})")
+        super().__init__(notebook, notebook.widget_root("Saliency", 0), python_name)
 
     def class_rows(self) -> list[int]:
         rows = self.root.locator(

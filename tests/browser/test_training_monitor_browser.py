@@ -13,9 +13,9 @@ import pytest
 
 from .drivers import FeatureMapsView
 from .jupyter import (
-    CANVAS_STATS_JS,
     LabSession,
     Notebook,
+    WidgetView,
     drawn,
     unexplained_errors,
     write_notebook,
@@ -60,26 +60,14 @@ HOSTILE = "<img src=x onerror=alert(1)>"
 NOT_MEASURED = "\N{EN DASH}"
 
 
-class MonitorView:
+class MonitorView(WidgetView):
     """One TrainingMonitor root of the notebook."""
 
     def __init__(self, notebook: Notebook, nth: int = 0) -> None:
-        self.notebook = notebook
-        self.page = notebook.page
-        self.root = notebook.widget_root("TrainingMonitor", nth)
-
-    def control(self, trait: str) -> Any:
-        return self.root.locator(f'[data-mv-control="{trait}"]').first
-
-    def part(self, name: str) -> Any:
-        return self.root.locator(f'[data-mv-part="{name}"]').first
+        super().__init__(notebook, notebook.widget_root("TrainingMonitor", nth))
 
     def count(self, what: str) -> int:
         return int(self.root.get_attribute(f"data-mv-{what}") or 0)
-
-    def canvases(self) -> dict[str, dict[str, Any]]:
-        stats = self.root.evaluate(CANVAS_STATS_JS)
-        return {stat["part"]: stat for stat in stats if stat["part"]}
 
     def wait_for(self, script: str, arg: Any = None, timeout: float = 30.0) -> None:
         """Wait until ``script`` (called with the root and ``arg``) is true."""
