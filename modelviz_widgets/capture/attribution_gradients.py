@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .attribution_job import Job, RowTarget, rows_target
+from .attribution_job import Job, RowTarget, baseline_like, rows_target
 from .hooks import removing
 
 QUADRATURES = (
@@ -179,7 +179,7 @@ def integrated_gradients(job: Job) -> torch.Tensor:
     alphas, weights = quadrature(options["quadrature"], steps)
     per_chunk = _copies_per_chunk(options["internal_batch_size"], x, steps)
     job.progress.plan(-(-steps // per_chunk))
-    baseline = _baseline(options["baseline"], x)
+    baseline = baseline_like(options["baseline"], x)
     delta = x - baseline
     target = job.resolved_target()
     total = torch.zeros(x[0].numel() * n, dtype=x.dtype, device=x.device)
@@ -195,24 +195,6 @@ def integrated_gradients(job: Job) -> torch.Tensor:
         total += weight @ gradient.reshape(stop - start, -1)
         job.progress.step()
     return total.view_as(x) * delta
-
-
-def _baseline(baseline: float | torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
-    if baseline is None:
-        return torch.zeros_like(x)
-    if isinstance(baseline, (int, float)) and not isinstance(baseline, bool):
-        return torch.full_like(x, float(baseline))
-    if isinstance(baseline, torch.Tensor):
-        value = baseline.to(device=x.device, dtype=x.dtype)
-        try:
-            return value.expand_as(x)
-        except RuntimeError:
-            raise ValueError(
-                f"baseline of shape {list(baseline.shape)} does not broadcast to the inputs' "
-                f"shape {list(x.shape)}; pass a float, a tensor shaped like one sample "
-                f"{list(x.shape[1:])}, or one shaped like the inputs"
-            ) from None
-    raise TypeError(f"baseline must be None, a float or a tensor, got {type(baseline).__name__}")
 
 
 METHODS: dict[str, Callable[[Job], torch.Tensor]] = {

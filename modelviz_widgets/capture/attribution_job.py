@@ -184,3 +184,26 @@ def rows_target(target: RowTarget, copies: int, interleave: bool) -> RowTarget:
     if not isinstance(target, torch.Tensor) or copies == 1:
         return target
     return target.repeat_interleave(copies) if interleave else target.repeat(copies)
+
+
+def baseline_like(
+    baseline: float | torch.Tensor | None, x: torch.Tensor, allow_none: bool = True
+) -> torch.Tensor:
+    """A baseline that broadcasts against the inputs ``x``: a float (or None, zeros, when
+    ``allow_none``) as a ``1 x ... x 1`` tensor, a tensor expanded to ``x``'s shape."""
+    if baseline is None and allow_none:
+        baseline = 0.0
+    if isinstance(baseline, (int, float)) and not isinstance(baseline, bool):
+        return torch.full((1,) * x.dim(), float(baseline), dtype=x.dtype, device=x.device)
+    if isinstance(baseline, torch.Tensor):
+        value = baseline.to(device=x.device, dtype=x.dtype)
+        try:
+            return value.expand_as(x)
+        except RuntimeError:
+            raise ValueError(
+                f"baseline of shape {list(baseline.shape)} does not broadcast to the inputs' "
+                f"shape {list(x.shape)}; pass a float, a tensor shaped like one sample "
+                f"{list(x.shape[1:])}, or one shaped like the inputs"
+            ) from None
+    valid = "None, a float or a tensor" if allow_none else "a float or a tensor"
+    raise TypeError(f"baseline must be {valid}, got {type(baseline).__name__}")

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from .attribution_job import Job, rows_target
+from .attribution_job import Job, baseline_like, rows_target
 from .hooks import output_logits
 
 # Rows per forward when perturbations_per_eval is not given.
@@ -92,21 +92,6 @@ def window_regions(
     ]
 
 
-def _baseline(baseline: float | torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    if isinstance(baseline, torch.Tensor):
-        value = baseline.to(device=x.device, dtype=x.dtype)
-        try:
-            return value.expand_as(x)
-        except RuntimeError:
-            raise ValueError(
-                f"baseline of shape {list(baseline.shape)} does not broadcast to the inputs' "
-                f"shape {list(x.shape)}; pass a float or a tensor shaped like one sample"
-            ) from None
-    if isinstance(baseline, (int, float)) and not isinstance(baseline, bool):
-        return torch.full((1,) * x.dim(), float(baseline), dtype=x.dtype, device=x.device)
-    raise TypeError(f"baseline must be a float or a tensor, got {type(baseline).__name__}")
-
-
 def occlusion(job: Job) -> torch.Tensor:
     x, options = job.inputs, job.options
     n = x.shape[0]
@@ -116,7 +101,7 @@ def occlusion(job: Job) -> torch.Tensor:
     regions = window_regions(window, stride, sample_shape)
     per_eval = options["perturbations_per_eval"] or max(1, DEFAULT_ROWS_PER_EVAL // n)
     job.progress.plan(-(-len(regions) // per_eval))
-    baseline = _baseline(options["baseline"], x)
+    baseline = baseline_like(options["baseline"], x, allow_none=False)
     with torch.no_grad():
         output = job.forward(x.clone())
         target = job.target
