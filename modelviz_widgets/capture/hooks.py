@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from .inputs import call_model, input_error, model_device, move_to_device
-from .layers import check_model, first_tensor, named_layers, resolve_layers
+from .layers import check_model, first_tensor, named_layers, unknown_layer_message
 from .locking import ModelLock
 
 Target = int | Iterable[int] | torch.Tensor | Callable[[Any], torch.Tensor] | None
@@ -32,13 +32,15 @@ class Capture:
     Attributes
     ----------
     activations
-        Layer name -> detached output tensor (the last call when a module runs more than once).
+        Layer name -> detached output tensor (the last call when a module runs more than once;
+        ``"name#k"`` holds call ``k``, counted from 0).
     gradients
         Layer name -> gradient of the target score with respect to that output (``grads=True``).
     output
         The model's own output, detached.
     calls
-        Layer name -> how many times the module ran in the forward pass.
+        Layer name -> how many times the module ran in the forward pass (for ``"name#k"``: how
+        many times ``name`` ran).
     """
 
     activations: dict[str, torch.Tensor]
@@ -183,12 +185,56 @@ def _grad_leaves(inputs: Any) -> tuple[Any, list[torch.Tensor]]:
     return convert(inputs), leaves
 
 
-class _Recorder:
-    """Forward hooks that keep each chosen layer's output and, with grads, its gradient."""
+def split_call(name: str) -> tuple[str, int | None]:
+    """``"block#1"`` -> ``("block", 1)``; a plain name -> ``(name, None)``."""
+    base, mark, index = name.rpartition("#")
+    if mark and base and index.isdigit():
+        return base, int(index)
+    return name, None
 
-    def __init__(self, modules: dict[str, nn.Module], grads: bool, clone: set[str]) -> None:
+
+def resolve_calls(
+    model: nn.Module, layers: str | Iterable[str]
+) -> tuple[dict[str, nn.Module], dict[str, int | None]]:
+    """:func:`~.layers.resolve_layers` that also accepts ``"name#k"``: call ``k`` of ``name``.
+
+    Returns the modules by requested name, and for each requested name the chosen call (``None``:
+    the last). A name that is itself a module's name is taken as it is, so a ``ModuleDict`` key
+    holding a ``#`` still resolves."""
+    names = [layers] if isinstance(layers, str) else list(layers)
+    if not names:
+        raise ValueError("no layers given; pass a layer name or a list of them")
+    # Every name model_tree() shows, a shared module's second name included.
+    available = {name: m for name, m in model.named_modules(remove_duplicate=False) if name}
+    calls: dict[str, int | None] = {}
+    modules: dict[str, nn.Module] = {}
+    for name in names:
+        if not isinstance(name, str):
+            raise TypeError(f"layer names are strings, got {type(name).__name__}: {name!r}")
+        base, call = (name, None) if name in available else split_call(name)
+        if base not in available:
+            raise ValueError(unknown_layer_message(base, named_layers(model)))
+        calls[name] = call
+        modules[name] = available[base]
+    return modules, calls
+
+
+class _Recorder:
+    """Forward hooks that keep each chosen layer's output and, with grads, its gradient.
+
+    ``selected`` maps a name to the one call (0-based) to keep; by default the last is kept."""
+
+    def __init__(
+        self,
+        modules: dict[str, nn.Module],
+        grads: bool,
+        clone: set[str],
+        selected: dict[str, int | None] | None = None,
+    ) -> None:
         self.grads = grads
         self.clone = clone
+        self.selected = {name: (selected or {}).get(name) for name in modules}
+        self.modules = modules
         self.outputs: dict[str, torch.Tensor] = {}
         self.versions: dict[str, int] = {}
         self.gradients: dict[str, torch.Tensor] = {}
@@ -199,20 +245,25 @@ class _Recorder:
         ]
 
     def _hook_for(self, name: str) -> Callable[..., None]:
+        selected = self.selected[name]
+
         def hook(module: nn.Module, args: Any, output: Any) -> None:
             self.calls[name] += 1
+            call = self.calls[name]
+            if selected is not None and call != selected + 1:
+                return
             if not isinstance(output, torch.Tensor):
                 self.bad_outputs[name] = type(output).__name__
                 return
-            call = self.calls[name]
             kept = output.detach()
             self.outputs[name] = kept.clone() if name in self.clone else kept
             self.versions[name] = output._version
             if self.grads and output.requires_grad:
 
                 def keep_gradient(gradient: torch.Tensor) -> None:
-                    # Only the call whose output is kept (the last) reports its gradient.
-                    if call == self.calls[name]:
+                    # Only the call whose output is kept (the last, or the chosen one) reports
+                    # its gradient.
+                    if selected is not None or call == self.calls[name]:
                         self.gradients[name] = gradient.detach()
 
                 output.register_hook(keep_gradient)
@@ -235,8 +286,9 @@ def _run(
     grads: bool,
     target: Target,
     clone: set[str],
+    selected: dict[str, int | None] | None = None,
 ) -> tuple[_Recorder, Any]:
-    recorder = _Recorder(modules, grads, clone)
+    recorder = _Recorder(modules, grads, clone, selected)
     with removing(recorder.handles):
         if grads:
             run_inputs, leaves = _grad_leaves(inputs)
@@ -275,7 +327,9 @@ def capture(
         A tensor, a tuple/list of positional arguments, or a dict of keyword arguments. Moved to
         the model's device.
     layers
-        A layer name (``named_modules()`` name) or a list of them.
+        A layer name (``named_modules()`` name) or a list of them. ``"name#k"`` picks call ``k``
+        (0-based) of a module that runs several times in one forward; a plain name gives its last
+        call.
     grads
         Also return the gradient of the target score with respect to each captured output.
     target
@@ -289,13 +343,13 @@ def capture(
     Capture
     """
     check_model(model)
-    modules = resolve_layers(model, layers)
+    modules, selected = resolve_calls(model, layers)
     inputs = move_to_device(inputs, model_device(model))
     clone: set[str] = set()
     with visual_mode(model, train):
         for _attempt in range(2):
             try:
-                recorder, output = _run(model, inputs, modules, grads, target, clone)
+                recorder, output = _run(model, inputs, modules, grads, target, clone, selected)
             except (RuntimeError, IndexError) as error:
                 raise input_error(model, inputs, error) from error
             stale = recorder.modified_in_place()
@@ -320,7 +374,7 @@ def capture(
 
 def _check_recorded(model: nn.Module, recorder: _Recorder) -> None:
     for name, type_name in recorder.bad_outputs.items():
-        module = named_layers(model)[name]
+        module = recorder.modules[name]
         raise ValueError(
             f"layer {name!r} ({type(module).__name__}) returns a {type_name}, not a tensor, so it "
             "cannot be captured as a map; pick a layer with a tensor output"
@@ -334,6 +388,15 @@ def _check_recorded(model: nn.Module, recorder: _Recorder) -> None:
             else "it is not used by the model's forward for these inputs"
         )
         raise ValueError(f"layer(s) {', '.join(map(repr, silent))} did not run: {hint}")
+    for name, call in recorder.selected.items():
+        if call is not None and call >= recorder.calls[name]:
+            base = split_call(name)[0]
+            count = recorder.calls[name]
+            times = "once" if count == 1 else f"{count} times"
+            raise ValueError(
+                f"layer {base!r} ran {times} in this forward, so {name!r} does not exist; valid "
+                f"calls are {', '.join(f'{base}#{k}' for k in range(count))}"
+            )
 
 
 def dry_run(model: nn.Module, example_input: Any) -> dict[str, tuple[tuple[int, ...] | None, bool]]:
