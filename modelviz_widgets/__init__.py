@@ -21,6 +21,7 @@ from .capture import (
 from .widgets import (
     ActivationFunctions,
     Attention,
+    Explorer,
     FeatureMaps,
     Filters,
     HiddenStates,
@@ -38,6 +39,7 @@ __all__ = [
     "ActivationFunctions",
     "Attention",
     "Capture",
+    "Explorer",
     "FeatureMaps",
     "Filters",
     "HiddenStates",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .activation_functions import ActivationFunctions
 from .attention import Attention
+from .explorer import Explorer
 from .feature_maps import FeatureMaps
 from .filters import Filters
 from .hidden_states import HiddenStates
@@ -14,6 +15,7 @@ from .training_monitor import TrainingMonitor
 __all__ = [
     "ActivationFunctions",
     "Attention",
+    "Explorer",
     "FeatureMaps",
     "Filters",
     "HiddenStates",

@@ -167,7 +167,7 @@ class Notebook:
         page.on("dialog", leave)
         try:
             page.goto(
-                f"{server.url}/lab/tree/{path}?reset",
+                server.notebook_url(path),
                 timeout=timeout * 1000,
                 wait_until="domcontentloaded",
             )
@@ -429,12 +429,15 @@ def lab_session(
     notebooks: Sequence[Path | str] = (),
     viewport: tuple[int, int] = (1400, 1000),
     tcp_nodelay: bool = True,
+    app: str = "lab",
 ) -> Iterator[LabSession]:
-    """Server with ``notebooks`` copied in, Chromium, and one page with its console recorded."""
+    """Server with ``notebooks`` copied in, Chromium, and one page with its console recorded;
+    ``app="notebook"`` serves Notebook 7 instead of JupyterLab."""
     from playwright.sync_api import sync_playwright
 
     require_chromium()
-    with LabServer(notebooks, tcp_nodelay=tcp_nodelay) as server, sync_playwright() as playwright:
+    server_ = LabServer(notebooks, tcp_nodelay=tcp_nodelay, app=app)
+    with server_ as server, sync_playwright() as playwright:
         browser = launch_chromium(playwright)
         try:
             context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})

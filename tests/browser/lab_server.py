@@ -26,6 +26,10 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
+APPS = {"lab": "LabApp", "notebook": "JupyterNotebookApp"}
+"""The front ends the harness can serve: ``jupyter lab`` (JupyterLab 4) and ``jupyter notebook``
+(Notebook 7), by their traitlets configuration class."""
+
 # JupyterLab user settings written for the test server. Windowing "none" keeps every cell and output
 # attached to the DOM; no news or update checks, which would ask the internet from the server.
 LAB_SETTINGS: dict[str, dict[str, Any]] = {
@@ -127,7 +131,11 @@ class LabServer:
         startup_timeout: float = 90.0,
         extra_env: dict[str, str] | None = None,
         tcp_nodelay: bool = True,
+        app: str = "lab",
     ) -> None:
+        if app not in APPS:
+            raise ValueError(f"app must be one of {', '.join(APPS)}, got {app!r}")
+        self.app = app
         self.notebooks = [Path(p) for p in notebooks]
         self.startup_timeout = startup_timeout
         self.tcp_nodelay = tcp_nodelay
@@ -146,6 +154,13 @@ class LabServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def notebook_url(self, path: str) -> str:
+        """Where a notebook opens: ``/lab/tree/<path>?reset`` (a fresh workspace) in JupyterLab,
+        ``/notebooks/<path>`` in Notebook 7."""
+        if self.app == "notebook":
+            return f"{self.url}/notebooks/{path}"
+        return f"{self.url}/lab/tree/{path}?reset"
+
     def add_notebook(self, source: Path | str, name: str | None = None) -> str:
         """Copy a notebook into the server root; return its path relative to the root."""
         source = Path(source)
@@ -157,6 +172,8 @@ class LabServer:
     def _write_settings(self) -> Path:
         settings_dir = self.tmp / "user-settings"
         for plugin, values in LAB_SETTINGS.items():
+            if self.app == "notebook" and plugin.startswith("@jupyterlab/extensionmanager"):
+                continue  # Notebook 7 has no extension manager: its settings break the page
             path = settings_dir / f"{plugin}.jupyterlab-settings"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(values))
@@ -197,8 +214,9 @@ class LabServer:
         for _attempt in range(3):  # a free port can be taken between probing and binding
             self.port = free_port()
             self.url = f"http://127.0.0.1:{self.port}"
+            app_class = APPS[self.app]
             command = [
-                sys.executable, "-m", "jupyter", "lab",
+                sys.executable, "-m", "jupyter", self.app,
                 "--no-browser",
                 "--ip=127.0.0.1",
                 f"--ServerApp.port={self.port}",
@@ -207,11 +225,12 @@ class LabServer:
                 "--ServerApp.password=",
                 "--ServerApp.disable_check_xsrf=True",
                 f"--ServerApp.root_dir={self.root_dir}",
-                f"--LabApp.workspaces_dir={self.tmp / 'workspaces'}",
-                f"--LabApp.user_settings_dir={settings_dir}",
-                "--LabApp.expose_app_in_browser=True",
-                "--LabApp.news_url=",
+                f"--{app_class}.workspaces_dir={self.tmp / 'workspaces'}",
+                f"--{app_class}.user_settings_dir={settings_dir}",
+                f"--{app_class}.expose_app_in_browser=True",
             ]  # fmt: skip
+            if self.app == "lab":
+                command.append("--LabApp.news_url=")
             if os.geteuid() == 0:  # CI containers run as root
                 command.append("--allow-root")
             log = self.log_path.open("ab")
@@ -228,7 +247,7 @@ class LabServer:
                 self.stop(remove_tmp=False)
                 if "already in use" not in self.log_tail():
                     break
-        raise HarnessError(f"jupyter lab did not start: {last_error}\n{self.log_tail()}")
+        raise HarnessError(f"jupyter {self.app} did not start: {last_error}\n{self.log_tail()}")
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.startup_timeout

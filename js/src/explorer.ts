@@ -1,0 +1,431 @@
+// Explorer view (anywidget AFM module): the model's top predictions (a click sets the target of every
+// view), the inputs as a strip of thumbnails or lines of text (a click picks the sample), the layer /
+// saliency tabs, the collapsible model tree with activation-magnitude bars and health badges (a click
+// selects the layer), and the selected layer's details and distributions. The specialist view of the
+// layer is laid out beside this one by the Python Explorer. See docs/wire-and-dom.md.
+
+import type { RenderProps } from "@anywidget/types";
+import { getLut } from "./lib/colormap";
+import { formatNumber, readPayload, toCodes, type Meta, type Payload } from "./lib/decode";
+import {
+  compactCount,
+  initialCollapsed,
+  magnitudeBars,
+  reuseText,
+  shapeText,
+  shortName,
+  visibleRows,
+  type TreeNodeInfo,
+} from "./lib/explorer_tree";
+import { paintCodes, paintRgb } from "./lib/heatmap";
+import { createRedraw, createShell, listen, panel } from "./lib/view";
+
+type MetaTrait = Meta | Record<string, never>;
+
+interface Prediction {
+  class: number;
+  label: string;
+  probability: number;
+}
+
+interface HistRow {
+  name: string;
+  low: number;
+  high: number;
+  count: number;
+  nonfinite: number;
+}
+
+interface LayerInfo extends Partial<TreeNodeInfo> {
+  dead_fraction?: number | null;
+  saturated_fraction?: number | null;
+  grad_rms?: number | null;
+}
+
+interface Model {
+  tree: TreeNodeInfo[];
+  layer: string;
+  layer_info: LayerInfo;
+  view_kind: string;
+  tab: string;
+  saliency_available: boolean;
+  sample: number;
+  n_samples: number;
+  target: number | null;
+  n_classes: number;
+  predictions: Prediction[];
+  output_shape: number[];
+  strip_data: DataView;
+  strip_meta: MetaTrait & { rgb?: boolean; total?: number };
+  strip_text: string[];
+  strip_labels: string[];
+  hist_data: DataView;
+  hist_meta: MetaTrait & { rows?: Array<HistRow | null>; layer?: string };
+  summary: string;
+  seq: number;
+  error: string;
+}
+
+const CSS = `
+.mvz-explorer-core { min-width: 300px; max-width: 460px; }
+.mvz-row-line { display: flex; flex-wrap: wrap; gap: 4px; align-items: center; }
+.mvz-button {
+  font: inherit; cursor: pointer; padding: 1px 8px; border-radius: 3px;
+  color: var(--jp-ui-font-color1, CanvasText); background: var(--jp-layout-color2, ButtonFace);
+  border: 1px solid var(--jp-border-color1, rgba(128,128,128,0.6));
+}
+.mvz-button[aria-pressed="true"] { background: var(--jp-brand-color1, #1976d2); color: white; }
+.mvz-pred { display: flex; gap: 6px; align-items: center; min-width: 14em; text-align: left; }
+.mvz-pred-bar { height: 6px; background: var(--jp-brand-color1, #1976d2); }
+.mvz-strip { display: flex; flex-wrap: wrap; gap: 3px; max-height: 130px; overflow: auto; }
+.mvz-thumb { display: flex; flex-direction: column; align-items: center; font-size: 10px; cursor: pointer; }
+.mvz-thumb canvas { image-rendering: pixelated; outline: 1px solid transparent; }
+.mvz-thumb[aria-selected="true"] canvas { outline: 2px solid var(--jp-brand-color1, #1976d2); }
+.mvz-text-input { cursor: pointer; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; max-width: 440px; }
+.mvz-text-input[aria-selected="true"] { font-weight: 600; }
+.mvz-tree { max-height: 420px; overflow: auto; font-size: 12px; border: 1px solid var(--jp-border-color2, rgba(128,128,128,0.35)); }
+.mvz-node { display: flex; gap: 6px; align-items: center; padding: 1px 4px; cursor: pointer; white-space: nowrap; }
+.mvz-node:hover { background: var(--jp-layout-color2, rgba(128,128,128,0.15)); }
+.mvz-node[aria-selected="true"] { background: var(--jp-brand-color3, rgba(25,118,210,0.2)); }
+.mvz-caret { width: 1em; text-align: center; color: var(--jp-ui-font-color2, inherit); }
+.mvz-node-type { color: var(--jp-ui-font-color2, inherit); }
+.mvz-node-shape { color: var(--jp-ui-font-color2, inherit); font-variant-numeric: tabular-nums; }
+.mvz-mag { width: 40px; height: 6px; background: var(--jp-layout-color3, rgba(128,128,128,0.25)); flex: none; }
+.mvz-mag > div { height: 100%; background: var(--jp-ui-font-color2, #777); }
+.mvz-badge { font-size: 10px; padding: 0 4px; border-radius: 6px; color: white; background: #e69f00; }
+.mvz-badge[data-level="error"] { background: #d32f2f; }
+.mvz-reuse { font-size: 10px; padding: 0 4px; border-radius: 6px; border: 1px solid currentColor; }
+.mvz-hists { display: flex; flex-wrap: wrap; gap: 8px; }
+.mvz-hist { display: flex; flex-direction: column; font-size: 11px; }
+`;
+
+const HIST_WIDTH = 200;
+const HIST_HEIGHT = 48;
+
+function element<K extends keyof HTMLElementTagNameMap>(tag: K, className: string, text = ""): HTMLElementTagNameMap[K] {
+  const el = document.createElement(tag);
+  el.className = className;
+  if (text) el.textContent = text;
+  return el;
+}
+
+function percent(value: number | null | undefined): string {
+  return typeof value === "number" ? `${(100 * value).toFixed(1)}%` : "—";
+}
+
+function render({ model, el }: RenderProps<Model>): () => void {
+  const { root, header, errorLine, noteLine, mount } = createShell("Explorer", el, CSS);
+  root.classList.add("mvz-explorer-core");
+  const redraw = createRedraw({
+    root,
+    errorLine,
+    error: () => model.get("error"),
+    draw,
+    loading: () => {
+      const seq = Number(model.get("seq")) || 0;
+      if (seq > 0) root.dataset.mvSeq = String(seq);
+      return seq === 0;
+    },
+  });
+
+  const send = (name: "layer" | "sample" | "target" | "tab", value: unknown): void => {
+    if (model.get(name) === value) return;
+    redraw.markPending();
+    model.set(name, value as never);
+    model.save_changes();
+  };
+
+  // -- header: summary, predictions, tabs --
+  const summary = element("div", "mvz-summary");
+  const predictions = element("div", "mvz-classes");
+  predictions.dataset.mvControl = "target";
+  const predictedButton = element("button", "mvz-button", "predicted class");
+  predictedButton.dataset.mvControl = "target-predicted";
+  predictedButton.addEventListener("click", () => send("target", null));
+  const tabs = element("div", "mvz-row-line");
+  tabs.dataset.mvControl = "tab";
+  const tabButtons = new Map<string, HTMLButtonElement>();
+  for (const [value, label] of [
+    ["layer", "layer view"],
+    ["saliency", "saliency"],
+  ] as const) {
+    const button = element("button", "mvz-button", label);
+    button.dataset.mvTab = value;
+    button.dataset.lmSuppressShortcuts = "true";
+    button.addEventListener("click", () => send("tab", value));
+    tabButtons.set(value, button);
+    tabs.appendChild(button);
+  }
+  header.append(summary);
+
+  // -- inputs --
+  const strip = element("div", "mvz-strip");
+  strip.dataset.mvControl = "sample";
+
+  // -- tree --
+  const tree = element("div", "mvz-tree");
+  tree.dataset.mvControl = "layer";
+  tree.tabIndex = 0;
+  tree.dataset.lmSuppressShortcuts = "true";
+  let collapsed: Set<string> | null = null;
+
+  // -- layer details --
+  const details = element("div", "mvz-panel");
+  const hists = element("div", "mvz-hists");
+
+  const predictionPanel = panel("prediction", predictions, predictedButton);
+  const inputPanel = panel("inputs", strip);
+  const treePanel = panel("model", tree);
+  const layerPanel = panel("layer", details, hists);
+  mount(header, errorLine, noteLine, predictionPanel.el, inputPanel.el, tabs, treePanel.el, layerPanel.el);
+
+  function drawPredictions(): void {
+    const list = model.get("predictions") ?? [];
+    const target = model.get("target");
+    predictionPanel.el.hidden = list.length === 0;
+    predictions.replaceChildren(
+      ...list.map((prediction) => {
+        const button = element("button", "mvz-button mvz-pred");
+        button.dataset.mvClass = String(prediction.class);
+        button.dataset.lmSuppressShortcuts = "true";
+        button.setAttribute("aria-pressed", String(target === prediction.class));
+        const label = element("span", "", prediction.label);
+        const bar = element("div", "mvz-pred-bar");
+        bar.style.width = `${Math.max(1, Math.round(80 * prediction.probability))}px`;
+        const value = element("span", "mvz-readout", `${(100 * prediction.probability).toFixed(1)}%`);
+        button.append(label, bar, value);
+        button.addEventListener("click", () => send("target", prediction.class));
+        return button;
+      }),
+    );
+    predictedButton.setAttribute("aria-pressed", String(target === null));
+    const shape = model.get("output_shape") ?? [];
+    predictionPanel.title.textContent =
+      target === null ? `prediction (output [${shape.join(", ")}])` : `prediction — explaining class ${target}`;
+  }
+
+  function drawTabs(): void {
+    const tab = model.get("tab");
+    for (const [value, button] of tabButtons) button.setAttribute("aria-pressed", String(value === tab));
+    const saliency = tabButtons.get("saliency");
+    if (saliency) saliency.hidden = !model.get("saliency_available");
+  }
+
+  function thumbnail(payload: Payload, index: number, rgb: boolean): HTMLCanvasElement {
+    const shape = payload.shape;
+    const [height, width] = rgb ? [shape[2], shape[3]] : [shape[1], shape[2]];
+    const canvas = document.createElement("canvas");
+    canvas.width = Math.max(1, width);
+    canvas.height = Math.max(1, height);
+    const scale = Math.max(1, Math.floor(32 / Math.max(1, height, width)));
+    canvas.style.width = `${width * scale}px`;
+    canvas.style.height = `${height * scale}px`;
+    const context = canvas.getContext("2d");
+    if (context === null) return canvas;
+    const image = context.createImageData(canvas.width, canvas.height);
+    const plane = height * width;
+    const codes = toCodes(payload);
+    if (rgb) paintRgb(image.data, codes.subarray(index * 3 * plane, (index + 1) * 3 * plane), plane, payload.meta);
+    else paintCodes(image.data, codes.subarray(index * plane, (index + 1) * plane), getLut("gray"));
+    context.putImageData(image, 0, 0);
+    return canvas;
+  }
+
+  function drawStrip(): void {
+    const payload = readPayload(model.get("strip_data"), model.get("strip_meta"));
+    const texts = model.get("strip_text") ?? [];
+    const labels = model.get("strip_labels") ?? [];
+    const sample = model.get("sample");
+    const items: HTMLElement[] = [];
+    if (payload !== null) {
+      const rgb = model.get("strip_meta").rgb === true;
+      const count = payload.shape[0] ?? 0;
+      for (let i = 0; i < count; i++) {
+        const item = element("div", "mvz-thumb");
+        item.dataset.mvSample = String(i);
+        item.setAttribute("aria-selected", String(i === sample));
+        item.append(thumbnail(payload, i, rgb));
+        if (labels[i] !== undefined) item.append(element("span", "", labels[i]));
+        item.addEventListener("click", () => send("sample", i));
+        items.push(item);
+      }
+    } else {
+      texts.forEach((text, i) => {
+        const line = element("div", "mvz-text-input", labels[i] !== undefined ? `${labels[i]}: ${text}` : text);
+        line.dataset.mvSample = String(i);
+        line.title = text;
+        line.setAttribute("aria-selected", String(i === sample));
+        line.addEventListener("click", () => send("sample", i));
+        items.push(line);
+      });
+    }
+    strip.replaceChildren(...items);
+    const total = Number(model.get("strip_meta").total ?? items.length) || items.length;
+    inputPanel.title.textContent =
+      total > items.length ? `inputs (first ${items.length} of ${total})` : `inputs (${items.length})`;
+  }
+
+  function drawTree(): void {
+    const nodes = model.get("tree") ?? [];
+    const selected = model.get("layer");
+    if (collapsed === null && nodes.length > 0) collapsed = initialCollapsed(nodes, nodes.length > 60 ? 2 : 4, selected);
+    const folded = collapsed ?? new Set<string>();
+    const bars = magnitudeBars(nodes);
+    const rows = visibleRows(nodes, folded).map((node) => {
+      const row = element("div", "mvz-node");
+      row.dataset.mvLayer = node.name;
+      row.dataset.mvKind = node.kind;
+      row.setAttribute("aria-selected", String(node.name === selected));
+      row.style.paddingLeft = `${4 + 12 * node.depth}px`;
+      const caret = element("span", "mvz-caret", node.children.length ? (folded.has(node.name) ? "▸" : "▾") : "");
+      caret.addEventListener("click", (event) => {
+        event.stopPropagation();
+        if (!node.children.length) return;
+        if (folded.has(node.name)) folded.delete(node.name);
+        else folded.add(node.name);
+        drawTree();
+      });
+      const magnitude = element("div", "mvz-mag");
+      const fill = element("div", "");
+      fill.style.width = `${Math.round(100 * (bars.get(node.name) ?? 0))}%`;
+      magnitude.title = "mean |activation| for these inputs (log scale)";
+      magnitude.append(fill);
+      row.append(
+        caret,
+        element("span", "", shortName(node.name)),
+        element("span", "mvz-node-type", node.module_type),
+        element("span", "mvz-node-shape", shapeText(node)),
+        magnitude,
+      );
+      if (node.n_params > 0) row.append(element("span", "mvz-node-shape", compactCount(node.n_params)));
+      const reuse = reuseText(node);
+      if (reuse) {
+        const mark = element("span", "mvz-reuse", "shared");
+        mark.title = reuse;
+        mark.dataset.mvReuse = "shared";
+        row.append(mark);
+      }
+      for (const badge of node.badges ?? []) {
+        const chip = element("span", "mvz-badge", badge.kind);
+        chip.dataset.mvBadge = badge.kind;
+        chip.dataset.level = badge.level;
+        chip.title = badge.message;
+        row.append(chip);
+      }
+      row.title = node.name || "(model)";
+      row.addEventListener("click", () => send("layer", node.name));
+      return row;
+    });
+    tree.replaceChildren(...rows);
+  }
+
+  function drawDetails(): void {
+    const info = model.get("layer_info") ?? {};
+    const lines: string[] = [];
+    lines.push(`${info.name || "(model)"} — ${info.module_type ?? ""} (${info.kind ?? ""})`);
+    if (info.calls && info.calls.length) lines.push(`output ${shapeText(info as TreeNodeInfo)}`);
+    lines.push(`${(info.n_params ?? 0).toLocaleString()} parameters (${(info.own_params ?? 0).toLocaleString()} own)`);
+    if (info.shared_with && info.shared_with.length) lines.push(`the same module is also ${info.shared_with.join(", ")}`);
+    if (info.dead_fraction !== undefined && info.dead_fraction !== null) lines.push(`dead units: ${percent(info.dead_fraction)}`);
+    if (info.saturated_fraction !== undefined && info.saturated_fraction !== null)
+      lines.push(`saturated outputs: ${percent(info.saturated_fraction)}`);
+    if (typeof info.grad_rms === "number") lines.push(`gradient RMS at the output: ${formatNumber(info.grad_rms)}`);
+    const view = model.get("view_kind");
+    lines.push(view === "none" ? "no view for this module's output" : `shown beside: ${view.replace("_", " ")}`);
+    const children: HTMLElement[] = lines.map((line) => element("div", "", line));
+    for (const badge of info.badges ?? []) {
+      const item = element("div", "mvz-row-line");
+      const chip = element("span", "mvz-badge", badge.kind);
+      chip.dataset.level = badge.level;
+      item.append(chip, element("span", "", badge.message));
+      children.push(item);
+    }
+    details.replaceChildren(...children);
+    layerPanel.title.textContent = `layer ${shortName(info.name ?? "")}`;
+  }
+
+  function drawHists(): void {
+    const payload = readPayload(model.get("hist_data"), model.get("hist_meta"));
+    const rows = model.get("hist_meta").rows ?? [];
+    if (payload === null || payload.values === null) return hists.replaceChildren();
+    const bins = payload.shape[1] ?? 0;
+    const items: HTMLElement[] = [];
+    rows.forEach((row, r) => {
+      if (row === null) return;
+      const box = element("div", "mvz-hist");
+      box.dataset.mvHist = row.name;
+      const canvas = document.createElement("canvas");
+      canvas.width = HIST_WIDTH;
+      canvas.height = HIST_HEIGHT;
+      const context = canvas.getContext("2d");
+      let peak = 0;
+      for (let b = 0; b < bins; b++) peak = Math.max(peak, payload.value(r * bins + b));
+      if (context !== null && peak > 0) {
+        context.fillStyle = getComputedStyle(root).color || "#555";
+        const width = HIST_WIDTH / bins;
+        for (let b = 0; b < bins; b++) {
+          const height = (HIST_HEIGHT * payload.value(r * bins + b)) / peak;
+          context.fillRect(b * width, HIST_HEIGHT - height, Math.max(1, width - 1), height);
+        }
+      }
+      const extra = row.nonfinite ? `, ${row.nonfinite} NaN/Inf` : "";
+      box.append(
+        element("span", "", `${row.name} (${row.count.toLocaleString()} values${extra})`),
+        canvas,
+        element("span", "mvz-node-shape", `${formatNumber(row.low)} … ${formatNumber(row.high)}`),
+      );
+      items.push(box);
+    });
+    hists.replaceChildren(...items);
+  }
+
+  const TREE = 1;
+  const DETAILS = 2;
+  const STRIP = 4;
+  const HEADER = 8;
+
+  function draw(parts: number): void {
+    if (parts & HEADER) {
+      summary.textContent = model.get("summary") ?? "";
+      redraw.guarded("predictions", drawPredictions);
+      drawTabs();
+    }
+    if (parts & STRIP) redraw.guarded("inputs", drawStrip);
+    if (parts & TREE) redraw.guarded("model tree", drawTree);
+    if (parts & DETAILS) {
+      redraw.guarded("layer details", drawDetails);
+      redraw.guarded("distributions", drawHists);
+    }
+  }
+
+  const unlisten = listen(model, [
+    ["tree", () => redraw.invalidate(TREE)],
+    ["layer", () => redraw.invalidate(TREE)],
+    ["layer_info", () => redraw.invalidate(DETAILS)],
+    ["hist_data", () => redraw.invalidate(DETAILS)],
+    ["hist_meta", () => redraw.invalidate(DETAILS)],
+    ["view_kind", () => redraw.invalidate(DETAILS)],
+    ["strip_data", () => redraw.invalidate(STRIP)],
+    ["strip_meta", () => redraw.invalidate(STRIP)],
+    ["strip_text", () => redraw.invalidate(STRIP)],
+    ["strip_labels", () => redraw.invalidate(STRIP)],
+    ["sample", () => redraw.invalidate(STRIP)],
+    ["predictions", () => redraw.invalidate(HEADER)],
+    ["target", () => redraw.invalidate(HEADER)],
+    ["tab", () => redraw.invalidate(HEADER)],
+    ["saliency_available", () => redraw.invalidate(HEADER)],
+    ["summary", () => redraw.invalidate(HEADER)],
+    ["output_shape", () => redraw.invalidate(HEADER)],
+    ["seq", () => redraw.invalidate(0, true)],
+    ["error", () => redraw.invalidate(0, true)],
+  ]);
+  redraw.flush(TREE | DETAILS | STRIP | HEADER);
+
+  return () => {
+    redraw.dispose();
+    unlisten();
+    root.remove();
+  };
+}
+
+export default { render };
