@@ -2,7 +2,7 @@
 
 python benchmarks/run_all.py            # all of them
 python benchmarks/run_all.py wire       # only some: capture, wire, memory, browser, attribution,
-                                        # attention, training
+                                        # attention, training, explorer
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ SCRIPTS = {
     "attribution": "bench_attribution.py",
     "attention": "bench_attention.py",
     "training": "bench_training.py",
+    "explorer": "bench_explorer.py",
 }
 
 

@@ -234,7 +234,7 @@ def _hook(
             return
         values = tensor.detach()
         tally.outputs += values.numel()
-        tally.parts["nonfinite_outputs"].append((~torch.isfinite(values)).sum())
+        tally.parts["nonfinite_outputs"].append(_nonfinite_count(values))
         if kind == "relu":
             batched = values.reshape(values.shape[0], -1) if values.dim() >= 2 else values[None]
             alive = (batched > 0).any(dim=0)
@@ -253,9 +253,26 @@ def _hook(
     return hook
 
 
+def _nonfinite_count(values: torch.Tensor) -> torch.Tensor:
+    """NaN and Inf values of a layer output. On the CPU one sum decides the usual case first: a
+    sum is finite only when every value is (or, rarely, when it overflows: then counted)."""
+    if values.device.type == "cpu" and math.isfinite(float(values.sum())):
+        return values.new_zeros((), dtype=torch.int64)
+    return (~torch.isfinite(values)).sum()
+
+
 def _keep_gradient(tally: _Tally, gradient: torch.Tensor) -> None:
-    finite = torch.isfinite(gradient)
     tally.reached = True
+    if gradient.device.type == "cpu":
+        # The usual case in one pass: the norm is finite exactly when every value is (or, rarely,
+        # when float32 squares overflow: then the exact path below).
+        norm = float(torch.linalg.vector_norm(gradient))
+        if math.isfinite(norm):
+            tally.parts["grad_squares"].append(torch.tensor(norm * norm, dtype=torch.float64))
+            tally.parts["grad_finite"].append(torch.tensor(gradient.numel()))
+            tally.parts["nonfinite_grads"].append(torch.tensor(0))
+            return
+    finite = torch.isfinite(gradient)
     tally.parts["grad_squares"].append(torch.where(finite, gradient, 0).double().square().sum())
     tally.parts["grad_finite"].append(finite.sum())
     tally.parts["nonfinite_grads"].append(gradient.numel() - finite.sum())

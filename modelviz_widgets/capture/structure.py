@@ -127,9 +127,15 @@ def model_tree(model: nn.Module, inputs: Any = None) -> list[TreeNode]:
     list of TreeNode
         In ``named_modules(remove_duplicate=False)`` order: the root (name ``""``) first.
     """
+    return tree_and_output(model, inputs)[0]
+
+
+def tree_and_output(model: nn.Module, inputs: Any = None) -> tuple[list[TreeNode], Any]:
+    """:func:`model_tree` and the model's (detached) output from the same forward (``None``
+    without inputs)."""
     check_model(model)
     entries = list(model.named_modules(remove_duplicate=False))
-    calls = _record_calls(model, inputs) if inputs is not None else {}
+    calls, output = _record_calls(model, inputs) if inputs is not None else ({}, None)
     names_of: dict[int, list[str]] = {}
     for name, module in entries:
         names_of.setdefault(id(module), []).append(name)
@@ -153,7 +159,7 @@ def model_tree(model: nn.Module, inputs: Any = None) -> list[TreeNode]:
                 shared_with=tuple(other for other in names_of[id(module)] if other != name),
             )
         )
-    return nodes
+    return nodes, output
 
 
 def _unique_numel(parameters: Any) -> int:
@@ -170,14 +176,20 @@ def _reduce(tensor: torch.Tensor) -> torch.Tensor:
         values = values.abs()
     elif not values.is_floating_point():
         values = values.float()
+    if values.device.type == "cpu":
+        # One pass: the sum of |x| is finite exactly when every value is (the usual case).
+        total = float(torch.linalg.vector_norm(values, ord=1))
+        if math.isfinite(total):
+            return torch.tensor([total, float(values.numel()), 0.0])
     finite = torch.isfinite(values)
     n_finite = finite.sum()
     total = values.abs().masked_fill_(~finite, 0).sum(dtype=torch.float32)
     return torch.stack([total, n_finite.to(torch.float32), (values.numel() - n_finite).float()])
 
 
-def _record_calls(model: nn.Module, inputs: Any) -> dict[int, list[ModuleCall]]:
-    """One forward; every call of every module object, by ``id(module)``, in call order."""
+def _record_calls(model: nn.Module, inputs: Any) -> tuple[dict[int, list[ModuleCall]], Any]:
+    """One forward; every call of every module object, by ``id(module)``, in call order; and the
+    model's output."""
     device = model_device(model)
     inputs = move_to_device(inputs, device)
     n_calls = 0
@@ -207,7 +219,7 @@ def _record_calls(model: nn.Module, inputs: Any) -> dict[int, list[ModuleCall]]:
                 handles.append(module.register_forward_pre_hook(on_start))
                 handles.append(module.register_forward_hook(on_end))
             try:
-                call_model(model, inputs)
+                output = call_model(model, inputs)
             except (RuntimeError, IndexError) as error:
                 raise input_error(model, inputs, error) from error
     host = None
@@ -223,4 +235,4 @@ def _record_calls(model: nn.Module, inputs: Any) -> dict[int, list[ModuleCall]]:
             magnitude = float(total / n_finite) if n_finite else math.nan
             nonfinite = int(n_bad)
         calls.setdefault(module_id, []).append(ModuleCall(index, shape, magnitude, nonfinite))
-    return calls
+    return calls, output

@@ -15,10 +15,10 @@ from torch import nn
 
 from ..capture import capture
 from ..capture.health import layer_health, worst_layer
-from ..capture.hooks import output_logits, visual_mode
-from ..capture.inputs import call_model, model_device, move_to_device
+from ..capture.hooks import output_logits
+from ..capture.inputs import model_device, move_to_device
 from ..capture.layers import check_model
-from ..capture.structure import model_tree
+from ..capture.structure import tree_and_output
 from .base import ModelWidget, load_bundle
 from .composite import close_tree
 from .explorer_views import ViewSet, attention_layers, float_inputs, view_for
@@ -26,7 +26,7 @@ from .explorer_views import ViewSet, attention_layers, float_inputs, view_for
 HIST_BINS = 32
 """Bins of each distribution drawn for the selected layer."""
 
-HIST_ROWS = ("weight", "bias", "activation", "gradient")
+HIST_ROWS = ("weight", "bias", "activation")
 """The distributions drawn for the selected layer, in payload row order."""
 
 STRIP_LIMIT = 64
@@ -100,8 +100,8 @@ class ExplorerCore(ModelWidget):
     """Each input's label, when labels were given."""
 
     hist_data = traitlets.Bytes(b"").tag(sync=True)
-    """The selected module's distributions, ``[4, BINS]`` counts (float32): weight, bias,
-    activation and gradient."""
+    """The selected module's distributions, ``[3, BINS]`` counts (float32): its weight, its bias
+    and its output for the selected sample."""
 
     hist_meta = traitlets.Dict().tag(sync=True)
     """Metadata of ``hist_data``: ``rows`` (each ``{name, low, high, count}`` or null)."""
@@ -280,10 +280,8 @@ class Explorer(ipywidgets.HBox):
         inputs = move_to_device(inputs, model_device(model))
         if isinstance(inputs, torch.Tensor) and inputs.dim() == 0:
             raise ValueError("inputs must be a batch [N, ...], got a 0-d tensor")
-        nodes = model_tree(model, inputs)
+        nodes, output = tree_and_output(model, inputs)
         self._health = layer_health(model, inputs, target=None)
-        with visual_mode(model), torch.no_grad():
-            output = call_model(model, inputs)
         self._inputs = inputs
         self._logits = _class_scores(output)
         if self._views is not None:
@@ -422,15 +420,10 @@ class Explorer(ipywidgets.HBox):
         model = self._model
         assert model is not None
         module = dict(model.named_modules(remove_duplicate=False))[name]
-        tensors: list[torch.Tensor | None] = [
-            _own(module, "weight"),
-            _own(module, "bias"),
-            None,
-            None,
-        ]
+        tensors: list[torch.Tensor | None] = [_own(module, "weight"), _own(module, "bias"), None]
         node = self._nodes[name]
         if name and node["calls"] and node["calls"][-1]["output_shape"] is not None:
-            tensors[2], tensors[3] = self._activation_and_gradient(self._canonical.get(name, name))
+            tensors[2] = self._activation(self._canonical.get(name, name))
         counts = np.zeros((len(HIST_ROWS), HIST_BINS), dtype=np.float32)
         rows: list[dict[str, Any] | None] = []
         for index, tensor in enumerate(tensors):
@@ -456,22 +449,22 @@ class Explorer(ipywidgets.HBox):
             "hist", counts, extra_meta={"rows": rows, "layer": name}, encoding="float32"
         )
 
-    def _activation_and_gradient(self, name: str) -> tuple[torch.Tensor | None, ...]:
+    def _activation(self, name: str) -> torch.Tensor | None:
+        """The module's output for the selected sample: from the feature-map view's capture when
+        it shows this layer (no extra forward), else from one capture."""
+        sample = self.core.sample
+        maps_view = self.views.get("feature_maps")
+        if maps_view is not None and maps_view.layer == name and maps_view.maps is not None:
+            return maps_view.maps[sample]
         model = self._model
         assert model is not None
-        sample = self.core.sample
-        target = self.core.target
         try:
-            seen = capture(model, self._inputs, name, grads=self._logits is not None, target=target)
+            activation = capture(model, self._inputs, name).activations[name]
         except (ValueError, RuntimeError, TypeError):
-            return None, None
-        activation = seen.activations.get(name)
-        gradient = seen.gradients.get(name)
-        if activation is not None and activation.dim() > 0 and activation.shape[0] > sample:
-            activation = activation[sample]
-        if gradient is not None and gradient.dim() > 0 and gradient.shape[0] > sample:
-            gradient = gradient[sample]
-        return activation, gradient
+            return None
+        if activation.dim() > 0 and activation.shape[0] > sample:
+            return activation[sample]
+        return activation
 
     def _strip_payload(self, inputs: Any) -> dict[str, Any]:
         core = self.core

@@ -129,6 +129,12 @@ class FeatureMaps(ModelWidget):
         self._ready = True
         self._show_layer()
 
+    @property
+    def maps(self) -> torch.Tensor | None:
+        """The selected layer's output for every sample as ``[N, C, H, W]`` (the capture the view
+        draws from; ``None`` after ``close()``)."""
+        return self._maps
+
     @traitlets.validate("layer")
     def _valid_layer(self, proposal: dict[str, Any]) -> str:
         name = proposal["value"]

@@ -83,7 +83,7 @@ def test_selecting_a_convolution_shows_feature_maps_and_filters(
     row = digits_explorer.root.locator('.mvz-node[data-mv-layer="features.conv2"]')
     assert row.get_attribute("aria-selected") == "true"
     histograms = digits_explorer.root.locator("[data-mv-hist]")
-    assert histograms.count() == 4  # weight, bias, activation, gradient
+    assert histograms.count() == 3  # weight, bias, activation
     shoot(digits_explorer.box, "explorer_conv")
 
 

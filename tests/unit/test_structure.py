@@ -208,7 +208,8 @@ def test_magnitude_is_taken_before_an_inplace_relu_overwrites_the_output(cnn, im
         normed = cnn.features[1](cnn.features[0](images))
     assert (normed < 0).any()
     assert nodes["features.1"].calls[0].magnitude == pytest.approx(
-        normed.abs().mean().item(), rel=1e-6
+        normed.abs().mean().item(),
+        rel=1e-5,  # a float32 sum: a magnitude bar's precision
     )
 
 
