@@ -18,6 +18,7 @@ from .capture import (
     recurrent_states,
     token_attribution,
 )
+from .export import export_html
 from .widgets import (
     ActivationFunctions,
     Attention,
@@ -55,6 +56,7 @@ __all__ = [
     "attribute",
     "capture",
     "demo",
+    "export_html",
     "layers",
     "recurrent_states",
     "token_attribution",
