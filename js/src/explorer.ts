@@ -37,6 +37,8 @@ interface HistRow {
 }
 
 interface LayerInfo extends Partial<TreeNodeInfo> {
+  /** The call shown, for a module that runs several times (null: its last call). */
+  call?: number | null;
   dead_fraction?: number | null;
   saturated_fraction?: number | null;
   grad_rms?: number | null;
@@ -314,15 +316,30 @@ function render({ model, el }: RenderProps<Model>): () => void {
       }
       row.title = node.name || "(model)";
       row.addEventListener("click", () => send("layer", node.name));
-      return row;
+      if (node.calls.length < 2) return [row];
+      // A module that ran several times: one row per call, each with its own output.
+      const calls = node.calls.map((call, k) => {
+        const name = `${node.name}#${k}`;
+        const sub = element("div", "mvz-node");
+        sub.dataset.mvLayer = name;
+        sub.dataset.mvCall = String(k);
+        sub.setAttribute("aria-selected", String(name === selected));
+        sub.style.paddingLeft = `${4 + 12 * (node.depth + 1)}px`;
+        const shape = call.output_shape ? `[${call.output_shape.join(", ")}]` : "";
+        sub.append(element("span", "mvz-caret"), element("span", "mvz-node-type", `call ${k}`), element("span", "mvz-node-shape", shape));
+        sub.addEventListener("click", () => send("layer", name));
+        return sub;
+      });
+      return [row, ...calls];
     });
-    tree.replaceChildren(...rows);
+    tree.replaceChildren(...rows.flat());
   }
 
   function drawDetails(): void {
     const info = model.get("layer_info") ?? {};
     const lines: string[] = [];
-    lines.push(`${info.name || "(model)"} — ${info.module_type ?? ""} (${info.kind ?? ""})`);
+    const call = typeof info.call === "number" ? ` — call ${info.call}` : "";
+    lines.push(`${info.name || "(model)"}${call} — ${info.module_type ?? ""} (${info.kind ?? ""})`);
     if (info.calls && info.calls.length) lines.push(`output ${shapeText(info as TreeNodeInfo)}`);
     lines.push(`${(info.n_params ?? 0).toLocaleString()} parameters (${(info.own_params ?? 0).toLocaleString()} own)`);
     if (info.shared_with && info.shared_with.length) lines.push(`the same module is also ${info.shared_with.join(", ")}`);

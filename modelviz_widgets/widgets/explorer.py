@@ -15,7 +15,7 @@ from torch import nn
 
 from ..capture import capture
 from ..capture.health import layer_health, worst_layer
-from ..capture.hooks import output_logits
+from ..capture.hooks import output_logits, split_call
 from ..capture.inputs import model_device, move_to_device
 from ..capture.layers import check_model
 from ..capture.structure import tree_and_output
@@ -114,11 +114,14 @@ class ExplorerCore(ModelWidget):
 
     def __init__(self, **kwargs: Any) -> None:
         self._names: list[str] = []
+        self._calls: set[str] = set()  # "name#k" of the modules called more than once
         super().__init__(**kwargs)
 
     @traitlets.validate("layer")
     def _valid_layer(self, proposal: dict[str, Any]) -> str:
         name = str(proposal["value"])
+        if name in self._calls:
+            return name
         if self._names and name not in self._names:
             shown = ", ".join(repr(n) for n in self._names[1:41])
             more = " ..." if len(self._names) > 41 else ""
@@ -301,6 +304,12 @@ class Explorer(ipywidgets.HBox):
             rows.append(row)
         self._nodes = {row["name"]: row for row in rows}
         self.core._names = list(self._nodes)
+        self.core._calls = {
+            f"{row['name']}#{k}"
+            for row in rows
+            if row["name"] and len(row["calls"]) > 1
+            for k in range(len(row["calls"]))
+        }
         n_samples = _batch_size(inputs)
         core = self.core
         with core.hold_sync():
@@ -367,13 +376,14 @@ class Explorer(ipywidgets.HBox):
         assert self._views is not None
         core = self.core
         name = core.layer
-        if name not in self._nodes:
+        base, call = split_call(name)
+        if base not in self._nodes or (call is not None and name not in core._calls):
             raise core._refuse(f"unknown layer {name!r}")
-        node = self._nodes[name]
+        node = self._nodes[base]
         if core.tab == "saliency" and core.saliency_available:
             shown = [self._views.saliency()]
         else:
-            canonical = self._canonical.get(name, name)
+            canonical = self._canonical.get(base, base) + ("" if call is None else f"#{call}")
             shown = self._views.show(node["view"], canonical) if node["view"] != "none" else []
         self.detail.children = tuple(shown)
         self._publish_layer()
@@ -381,10 +391,12 @@ class Explorer(ipywidgets.HBox):
     def _publish_layer(self) -> None:
         core = self.core
         name = core.layer
-        node = self._nodes[name]
-        health = self._health.get(name)
+        base, call = split_call(name)
+        node = self._nodes[base]
+        health = self._health.get(self._canonical.get(base, base))
         info = {
             **node,
+            "call": call,
             "dead_fraction": _number(getattr(health, "dead_fraction", None)),
             "saturated_fraction": _number(getattr(health, "saturated_fraction", None)),
             "grad_rms": _number(getattr(health, "grad_rms", None)),
@@ -419,11 +431,13 @@ class Explorer(ipywidgets.HBox):
     def _hist_payload(self, name: str) -> dict[str, Any]:
         model = self._model
         assert model is not None
-        module = dict(model.named_modules(remove_duplicate=False))[name]
+        base, call = split_call(name)
+        module = dict(model.named_modules(remove_duplicate=False))[base]
         tensors: list[torch.Tensor | None] = [_own(module, "weight"), _own(module, "bias"), None]
-        node = self._nodes[name]
-        if name and node["calls"] and node["calls"][-1]["output_shape"] is not None:
-            tensors[2] = self._activation(self._canonical.get(name, name))
+        node = self._nodes[base]
+        if base and node["calls"] and node["calls"][-1]["output_shape"] is not None:
+            suffix = "" if call is None else f"#{call}"
+            tensors[2] = self._activation(self._canonical.get(base, base) + suffix)
         counts = np.zeros((len(HIST_ROWS), HIST_BINS), dtype=np.float32)
         rows: list[dict[str, Any] | None] = []
         for index, tensor in enumerate(tensors):

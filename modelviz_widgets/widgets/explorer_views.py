@@ -9,6 +9,7 @@ import ipywidgets
 import torch
 from torch import nn
 
+from ..capture.hooks import split_call
 from ..capture.layers import layer_kind
 from .composite import close_tree
 
@@ -73,13 +74,15 @@ class ViewSet:
             if view.layer != layer:
                 view.layer = layer
             shown = [view]
-            module = dict(self.model.named_modules())[layer]
+            module = dict(self.model.named_modules(remove_duplicate=False))[split_call(layer)[0]]
             if isinstance(module, nn.Conv2d) and module.weight.shape[1] * 9 >= 1:
-                filters = self._get("filters", lambda: _filters(self.model, layer))
-                if filters.layer != layer:
-                    filters.layer = layer
+                base = split_call(layer)[0]
+                filters = self._get("filters", lambda: _filters(self.model, base))
+                if filters.layer != base:
+                    filters.layer = base
                 shown.append(filters)
             return shown
+        layer = split_call(layer)[0]  # the other views show a module's last call
         if kind == "hidden_states":
             view = self._get(
                 "hidden_states", lambda: _hidden_states(self.model, self.inputs, self.tokens, layer)

@@ -10,7 +10,7 @@ import traitlets
 from torch import nn
 
 from ..capture import capture
-from ..capture.hooks import dry_run
+from ..capture.hooks import dry_run, split_call
 from ..capture.inputs import as_batch
 from ..capture.layers import check_model, layers, spatial_first, unknown_layer_message
 from .base import ModelWidget, load_bundle
@@ -63,7 +63,8 @@ class FeatureMaps(ModelWidget):
     _selections = frozenset({"layer", "channel", "sample", "encoding", "byte_budget"})
 
     layer = traitlets.Unicode("").tag(sync=True, echo_update=False)
-    """Name of the layer shown (a ``named_modules()`` name)."""
+    """Name of the layer shown (a ``named_modules()`` name; ``"name#k"`` for call ``k`` of a
+    module that runs several times in one forward)."""
 
     layer_options = traitlets.List(traitlets.Dict()).tag(sync=True)
     """Layers that can be shown, conv-like first: ``{name, kind, module_type, output_shape}``."""
@@ -144,7 +145,8 @@ class FeatureMaps(ModelWidget):
                 f"layer {name!r} ({type(module).__name__}) returns a tuple or other non-tensor "
                 f"output, which FeatureMaps cannot draw; valid layers are: {', '.join(self._infos)}"
             )
-        if name not in self._infos:
+        base, call = split_call(name)
+        if name not in self._infos and not (call is not None and base in self._infos):
             raise self._refuse(unknown_layer_message(name, self._infos))
         return name
 

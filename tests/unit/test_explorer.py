@@ -174,6 +174,19 @@ def test_shared_and_repeated_modules_are_marked():
         assert rows["head"]["shared_with"] == [] and len(rows["head"]["calls"]) == 1
         explorer.layer = "right.0"  # an alias name still opens its view
         assert explorer.error == ""
+        # Each call of the module that runs twice has its own row and its own output.
+        model.eval()
+        with torch.no_grad():
+            first = model.twice(x)
+            second = model.twice(first)
+        for name, expected in (("twice#0", first), ("twice#1", second)):
+            explorer.layer = name
+            maps = explorer.views["feature_maps"]
+            assert maps.layer == name
+            np.testing.assert_allclose(maps.maps[:, 0, 0].numpy(), expected.numpy(), rtol=1e-6)
+            assert explorer.core.layer_info["call"] == int(name[-1])
+        with pytest.raises(ValueError, match="unknown layer 'twice#2'"):
+            explorer.layer = "twice#2"
 
 
 def test_opens_on_the_worst_layer_and_badges_ride_in_the_tree():
