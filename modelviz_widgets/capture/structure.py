@@ -178,9 +178,9 @@ def _reduce(tensor: torch.Tensor) -> torch.Tensor:
         values = values.float()
     if values.device.type == "cpu":
         # One pass: the sum of |x| is finite exactly when every value is (the usual case).
-        total = float(torch.linalg.vector_norm(values, ord=1))
-        if math.isfinite(total):
-            return torch.tensor([total, float(values.numel()), 0.0])
+        absolute = float(torch.linalg.vector_norm(values, ord=1))
+        if math.isfinite(absolute):
+            return torch.tensor([absolute, float(values.numel()), 0.0])
     finite = torch.isfinite(values)
     n_finite = finite.sum()
     total = values.abs().masked_fill_(~finite, 0).sum(dtype=torch.float32)
