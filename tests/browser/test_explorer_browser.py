@@ -62,9 +62,38 @@ def digits_explorer(tour: Notebook) -> ExplorerView:
 
 
 def shoot(locator: Any, name: str) -> None:
+    """A picture of one view, taken in a page tall enough to hold it whole."""
     SHOTS.mkdir(parents=True, exist_ok=True)
-    locator.scroll_into_view_if_needed()
-    locator.screenshot(path=str(SHOTS / f"{name}.png"), timeout=15_000)
+    page = locator.page
+    size = page.viewport_size
+    box = locator.bounding_box() or {"height": 0}
+    page.set_viewport_size(
+        {"width": size["width"], "height": max(size["height"], int(box["height"]) + 300)}
+    )
+    try:
+        locator.scroll_into_view_if_needed()
+        locator.screenshot(path=str(SHOTS / f"{name}.png"), timeout=15_000)
+    finally:
+        page.set_viewport_size(size)
+
+
+VIEWS = (
+    "FeatureMaps", "Filters", "Saliency", "ActivationFunctions", "LayerProbe", "Attention",
+    "HiddenStates", "TrainingMonitor",
+)  # fmt: skip
+
+
+def test_every_view_of_the_tour_is_drawn_and_photographed(tour: Notebook) -> None:
+    """Each stand-alone view of the tour (outside the Explorers) is ready; its picture (with its
+    figures, for the composite views) is saved for the README."""
+    for widget in VIEWS:
+        roots = tour.page.locator(f'[data-mv-widget="{widget}"]:not(.mvz-explorer *)')
+        assert roots.count() >= 1, f"the tour shows no {widget}"
+        root = roots.first
+        root.scroll_into_view_if_needed()
+        tour.wait_ready(root, timeout=60)
+        composite = tour.page.locator(".mvz-composite", has=root)
+        shoot(composite.first if composite.count() else root, widget.lower())
 
 
 def test_tour_runs_without_error_outputs(tour: Notebook) -> None:

@@ -190,3 +190,72 @@ def test_training_monitor_history_is_replayed_without_a_kernel(tab, tmp_path):
     assert page.locator("[data-mv-mark=Lines] path").count() == 1
     assert unexplained_errors(tab.log) == []
     assert tab.offline() == []
+
+
+class Tagger(nn.Module):
+    """Embedding, LSTM and self-attention: a recurrent and an attention layer for the Explorer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(12, 16)
+        self.lstm = nn.LSTM(16, 16, batch_first=True)
+        self.attn = nn.MultiheadAttention(16, 2, batch_first=True)
+        self.head = nn.Linear(16, 3)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        states, _ = self.lstm(self.embed(ids))
+        mixed, _ = self.attn(states, states, states)
+        return self.head(mixed.mean(dim=1))
+
+
+def shown_views(page: Any) -> list[str]:
+    names = page.eval_on_selector_all(
+        ".mvx-box [data-mv-widget], [data-mv-widget]", "els => els.map(e => e.dataset.mvWidget)"
+    )
+    return sorted({name for name in names if name != "Explorer"})
+
+
+def click_layer(tab: OpenPage, layer: str, widget: str) -> None:
+    tab.page.click(f'[data-mv-widget=Explorer] .mvz-node[data-mv-layer="{layer}"]')
+    tab.page.wait_for_selector(
+        f'[data-mv-widget="{widget}"][data-mv-state="ready"]', timeout=15_000
+    )
+
+
+def test_exported_explorers_show_their_views_offline(tab: OpenPage, tmp_path: Path) -> None:
+    """The Explorer of a CNN and of a sequence model, exported with frames for some layers: the
+    page shows the views as they were, and picking a recorded layer in the tree shows its view,
+    with no kernel, no server, no request off the file, no console error."""
+    torch.manual_seed(0)
+    model = mv.demo.digits_cnn()
+    images, labels = mv.demo.load_digits("test")
+    with mv.Explorer(model, images[:6], labels=labels[:6]) as explorer:
+        path = mv.export_html(
+            explorer, tmp_path / "explorer.html",
+            frames={explorer: {"layer": ["features.conv1", "features.conv2", "classifier.fc1"]}},
+        )  # fmt: skip
+    tab.open(path)
+    assert {"FeatureMaps", "Filters"} <= set(shown_views(tab.page))
+    click_layer(tab, "features.conv2", "FeatureMaps")
+    assert tab.page.input_value('[data-mv-widget=FeatureMaps] [data-mv-control="layer"]') == (
+        "features.conv2"
+    )
+    assert tab.page.locator("[data-mv-widget=Explorer] .mvz-thumb").count() == 6
+    click_layer(tab, "classifier.fc1", "FeatureMaps")
+    assert "Filters" not in shown_views(tab.page)  # a linear layer has no filter view
+
+    ids = torch.randint(0, 12, (2, 5), generator=torch.Generator().manual_seed(0))
+    tokens = [[f"w{int(i)}" for i in row] for row in ids]
+    tokens[0][0] = HOSTILE  # a token is text, never markup
+    with mv.Explorer(Tagger(), ids, tokens=tokens, layer="lstm") as explorer:
+        path = mv.export_html(
+            explorer, tmp_path / "sequences.html", frames={explorer: {"layer": ["lstm", "attn"]}}
+        )
+    tab.open(path)
+    assert shown_views(tab.page) == ["HiddenStates"]
+    click_layer(tab, "attn", "Attention")
+    assert shown_views(tab.page) == ["Attention"]
+    click_layer(tab, "lstm", "HiddenStates")
+    assert tab.page.locator("img").count() == 0 and tab.dialogs == []
+    assert tab.offline() == []
+    assert unexplained_errors(tab.log) == []
