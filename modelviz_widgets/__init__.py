@@ -14,7 +14,9 @@ from .capture import (
     attention_rollout,
     attribute,
     capture,
+    layer_health,
     layers,
+    model_tree,
     recurrent_states,
     token_attribution,
 )
@@ -57,7 +59,9 @@ __all__ = [
     "capture",
     "demo",
     "export_html",
+    "layer_health",
     "layers",
+    "model_tree",
     "recurrent_states",
     "token_attribution",
 ]
