@@ -3,14 +3,11 @@ layer, the model's predictions, the inputs to choose from, and saliency for the 
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import ipywidgets
 import numpy as np
 import torch
-import torch.nn.functional as F
-import traitlets
 from torch import nn
 
 from ..capture import capture
@@ -19,122 +16,24 @@ from ..capture.hooks import output_logits, split_call
 from ..capture.inputs import model_device, move_to_device
 from ..capture.layers import check_model
 from ..capture.structure import tree_and_output
-from .base import ModelWidget, load_bundle
 from .composite import close_tree
+from .explorer_core import ExplorerCore
+from .explorer_payloads import (
+    badge_dict,
+    batch_size,
+    class_scores,
+    distributions,
+    finite_or_none,
+    label_strings,
+    own_parameter,
+    strip_text,
+    summary_line,
+    thumbnails,
+    top_classes,
+)
 from .explorer_views import ViewSet, attention_layers, float_inputs, view_for
 
-HIST_BINS = 32
-"""Bins of each distribution drawn for the selected layer."""
-
-HIST_ROWS = ("weight", "bias", "activation")
-"""The distributions drawn for the selected layer, in payload row order."""
-
-STRIP_LIMIT = 64
-"""Most inputs shown in the input strip (the first ones of a larger batch)."""
-
-THUMBNAIL = 32
-"""Largest side of an input thumbnail, in cells."""
-
-TOP_K = 5
-"""Predicted classes listed above the tree."""
-
-
-class ExplorerCore(ModelWidget):
-    """The Explorer's own view: predictions, input strip, tabs, model tree, layer summary.
-
-    The specialist view of the selected layer is laid out beside it by :class:`Explorer`.
-    """
-
-    _esm = load_bundle("explorer")
-    _selections = frozenset({"layer", "sample", "target", "tab"})
-
-    tree = traitlets.List(traitlets.Dict()).tag(sync=True)
-    """Every module in model order: name, parent, depth, type, kind, shape, parameters, calls,
-    other names of a shared module, activation magnitude and health badges."""
-
-    layer = traitlets.Unicode("").tag(sync=True, echo_update=False)
-    """Name of the selected module."""
-
-    layer_info = traitlets.Dict().tag(sync=True)
-    """The selected module's details: the tree node, its health figures, the view it opens."""
-
-    view_kind = traitlets.Unicode("none").tag(sync=True)
-    """The view beside the tree: feature_maps, hidden_states, attention or none."""
-
-    tab = traitlets.Enum(["layer", "saliency"], default_value="layer").tag(
-        sync=True, echo_update=False
-    )
-    """What the right-hand pane shows: the selected layer's view, or saliency for the target."""
-
-    saliency_available = traitlets.Bool(False).tag(sync=True)
-    """Whether the inputs are floating point, so that saliency applies."""
-
-    sample = traitlets.Int(0).tag(sync=True, echo_update=False)
-    """Index of the input shown in every view."""
-
-    n_samples = traitlets.Int(1).tag(sync=True)
-    """Number of inputs."""
-
-    target = traitlets.Int(None, allow_none=True).tag(sync=True, echo_update=False)
-    """Class explained in every view; ``None`` for the predicted class of the sample."""
-
-    n_classes = traitlets.Int(0).tag(sync=True)
-    """Width of the model's output (0 when it is not one score per class)."""
-
-    predictions = traitlets.List(traitlets.Dict()).tag(sync=True)
-    """The sample's most probable classes: ``{class, label, probability}``."""
-
-    output_shape = traitlets.List(traitlets.Int()).tag(sync=True)
-    """Shape of the model's output for the inputs."""
-
-    strip_data = traitlets.Bytes(b"").tag(sync=True)
-    """Thumbnails of the inputs, ``[N, h, w]`` or ``[N, 3, h, w]`` (RGB), encoded."""
-
-    strip_meta = traitlets.Dict().tag(sync=True)
-    """Metadata of ``strip_data``; ``rgb`` says whether the thumbnails are colour images."""
-
-    strip_text = traitlets.List(traitlets.Unicode()).tag(sync=True)
-    """The inputs as text (sequences), one line per input, when they are not images."""
-
-    strip_labels = traitlets.List(traitlets.Unicode()).tag(sync=True)
-    """Each input's label, when labels were given."""
-
-    hist_data = traitlets.Bytes(b"").tag(sync=True)
-    """The selected module's distributions, ``[3, BINS]`` counts (float32): its weight, its bias
-    and its output for the selected sample."""
-
-    hist_meta = traitlets.Dict().tag(sync=True)
-    """Metadata of ``hist_data``: ``rows`` (each ``{name, low, high, count}`` or null)."""
-
-    summary = traitlets.Unicode("").tag(sync=True)
-    """One line about the model: modules, parameters, badges."""
-
-    seq = traitlets.Int(0).tag(sync=True)
-    """Bumped after each answered selection."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        self._names: list[str] = []
-        self._calls: set[str] = set()  # "name#k" of the modules called more than once
-        super().__init__(**kwargs)
-
-    @traitlets.validate("layer")
-    def _valid_layer(self, proposal: dict[str, Any]) -> str:
-        name = str(proposal["value"])
-        if name in self._calls:
-            return name
-        if self._names and name not in self._names:
-            shown = ", ".join(repr(n) for n in self._names[1:41])
-            more = " ..." if len(self._names) > 41 else ""
-            raise self._refuse(f"unknown layer {name!r}; valid layer names are: {shown}{more}")
-        return name
-
-    @traitlets.validate("sample")
-    def _valid_sample(self, proposal: dict[str, Any]) -> int:
-        return self._in_range("sample", int(proposal["value"]), self.n_samples)
-
-    @traitlets.validate("target")
-    def _valid_target(self, proposal: dict[str, Any]) -> int | None:
-        return self._valid_class(proposal["value"], self.n_classes)
+__all__ = ["Explorer", "ExplorerCore"]
 
 
 class Explorer(ipywidgets.HBox):
@@ -286,7 +185,7 @@ class Explorer(ipywidgets.HBox):
         nodes, output = tree_and_output(model, inputs)
         self._health = layer_health(model, inputs, target=None)
         self._inputs = inputs
-        self._logits = _class_scores(output)
+        self._logits = class_scores(output)
         if self._views is not None:
             self._views.close()
         self._views = ViewSet(model, inputs, self._tokens)
@@ -298,7 +197,7 @@ class Explorer(ipywidgets.HBox):
         for node in nodes:
             row = node.as_dict()
             health = self._health.get(node.name)
-            row["badges"] = [] if health is None else [_badge(b) for b in health.badges]
+            row["badges"] = [] if health is None else [badge_dict(b) for b in health.badges]
             tensor_output = bool(node.calls) and node.calls[-1].output_shape is not None
             row["view"] = view_for(modules[node.name], node.name, attention, tensor_output)
             rows.append(row)
@@ -310,7 +209,7 @@ class Explorer(ipywidgets.HBox):
             if row["name"] and len(row["calls"]) > 1
             for k in range(len(row["calls"]))
         }
-        n_samples = _batch_size(inputs)
+        n_samples = batch_size(inputs)
         core = self.core
         with core.hold_sync():
             core.tree = rows
@@ -321,8 +220,8 @@ class Explorer(ipywidgets.HBox):
             core.saliency_available = float_inputs(inputs)
             if core.target is not None and core.target >= core.n_classes:
                 core.set_trait("target", None)
-            core.strip_labels = _label_strings(self._labels, n_samples)
-            core.summary = _summary(rows, self._health)
+            core.strip_labels = label_strings(self._labels, n_samples)
+            core.summary = summary_line(rows, self._health)
             if not (keep_layer and core.layer in self._nodes):
                 core.set_trait("layer", self._opening_layer(rows))
             core._apply(self._strip_payload(inputs))
@@ -397,9 +296,9 @@ class Explorer(ipywidgets.HBox):
         info = {
             **node,
             "call": call,
-            "dead_fraction": _number(getattr(health, "dead_fraction", None)),
-            "saturated_fraction": _number(getattr(health, "saturated_fraction", None)),
-            "grad_rms": _number(getattr(health, "grad_rms", None)),
+            "dead_fraction": finite_or_none(getattr(health, "dead_fraction", None)),
+            "saturated_fraction": finite_or_none(getattr(health, "saturated_fraction", None)),
+            "grad_rms": finite_or_none(getattr(health, "grad_rms", None)),
         }
         updates: dict[str, Any] = {
             "layer_info": info,
@@ -415,50 +314,23 @@ class Explorer(ipywidgets.HBox):
     def _predictions(self) -> list[dict[str, Any]]:
         if self._logits is None:
             return []
-        probabilities = torch.softmax(self._logits[self.core.sample].float(), dim=0)
-        k = min(TOP_K, probabilities.numel())
-        values, classes = probabilities.topk(k)
-        names = self._class_names
-        return [
-            {
-                "class": int(c),
-                "label": names[int(c)] if names and int(c) < len(names) else str(int(c)),
-                "probability": float(p),
-            }
-            for p, c in zip(values.tolist(), classes.tolist(), strict=True)
-        ]
+        return top_classes(self._logits[self.core.sample], self._class_names)
 
     def _hist_payload(self, name: str) -> dict[str, Any]:
         model = self._model
         assert model is not None
         base, call = split_call(name)
         module = dict(model.named_modules(remove_duplicate=False))[base]
-        tensors: list[torch.Tensor | None] = [_own(module, "weight"), _own(module, "bias"), None]
+        tensors: list[torch.Tensor | None] = [
+            own_parameter(module, "weight"),
+            own_parameter(module, "bias"),
+            None,
+        ]
         node = self._nodes[base]
         if base and node["calls"] and node["calls"][-1]["output_shape"] is not None:
             suffix = "" if call is None else f"#{call}"
             tensors[2] = self._activation(self._canonical.get(base, base) + suffix)
-        counts = np.zeros((len(HIST_ROWS), HIST_BINS), dtype=np.float32)
-        rows: list[dict[str, Any] | None] = []
-        for index, tensor in enumerate(tensors):
-            if tensor is None or tensor.numel() == 0:
-                rows.append(None)
-                continue
-            values = tensor.detach().float().cpu().reshape(-1).numpy()
-            finite = values[np.isfinite(values)]
-            low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
-            if high <= low:
-                low, high = low - 0.5, high + 0.5
-            counts[index], _ = np.histogram(finite, bins=HIST_BINS, range=(low, high))
-            rows.append(
-                {
-                    "name": HIST_ROWS[index],
-                    "low": low,
-                    "high": high,
-                    "count": int(values.size),
-                    "nonfinite": int(values.size - finite.size),
-                }
-            )
+        counts, rows = distributions(tensors)
         return self.core._payload(
             "hist", counts, extra_meta={"rows": rows, "layer": name}, encoding="float32"
         )
@@ -483,84 +355,9 @@ class Explorer(ipywidgets.HBox):
     def _strip_payload(self, inputs: Any) -> dict[str, Any]:
         core = self.core
         if not isinstance(inputs, torch.Tensor) or not inputs.is_floating_point():
-            core.strip_text = _strip_text(inputs, self._tokens)
+            core.strip_text = strip_text(inputs, self._tokens)
             return {"strip_data": b"", "strip_meta": {}}
         core.strip_text = []
-        shown = inputs[:STRIP_LIMIT].detach().float().cpu()
-        rgb = shown.dim() == 4 and shown.shape[1] == 3
-        if shown.dim() == 4:
-            pictures = shown if rgb else shown.mean(dim=1, keepdim=True)
-            height, width = pictures.shape[2:]
-            side = max(height, width)
-            if side > THUMBNAIL:
-                size = (max(1, height * THUMBNAIL // side), max(1, width * THUMBNAIL // side))
-                pictures = F.adaptive_avg_pool2d(pictures, size)
-            pictures = pictures if rgb else pictures[:, 0]
-        else:
-            flat = shown.reshape(shown.shape[0], 1, -1)
-            pictures = F.adaptive_avg_pool1d(flat, min(flat.shape[2], 64))
-        extra = {"rgb": bool(rgb), "total": _batch_size(inputs)}
+        pictures, rgb = thumbnails(inputs)
+        extra = {"rgb": rgb, "total": batch_size(inputs)}
         return core._payload("strip", pictures, scale="linear", extra_meta=extra)
-
-
-def _class_scores(output: Any) -> torch.Tensor | None:
-    """``[N, classes]`` scores when the model's output is one score per class."""
-    try:
-        logits = output_logits(output)
-    except (TypeError, ValueError):
-        return None
-    if logits.dim() != 2 or logits.shape[1] < 2 or not logits.is_floating_point():
-        return None
-    return logits.detach()
-
-
-def _own(module: nn.Module, name: str) -> torch.Tensor | None:
-    value = module._parameters.get(name)
-    return value.detach() if isinstance(value, torch.Tensor) else None
-
-
-def _batch_size(inputs: Any) -> int:
-    if isinstance(inputs, torch.Tensor):
-        return int(inputs.shape[0]) if inputs.dim() > 0 else 1
-    if isinstance(inputs, (tuple, list)) and inputs:
-        return _batch_size(inputs[0])
-    if isinstance(inputs, dict) and inputs:
-        return _batch_size(next(iter(inputs.values())))
-    return 1
-
-
-def _badge(badge: Any) -> dict[str, str]:
-    return {"kind": badge.kind, "level": badge.level, "message": badge.message}
-
-
-def _number(value: Any) -> float | None:
-    return None if value is None or not math.isfinite(float(value)) else float(value)
-
-
-def _label_strings(labels: Any, n: int) -> list[str]:
-    if labels is None:
-        return []
-    values = labels.tolist() if hasattr(labels, "tolist") else list(labels)
-    if len(values) != n:
-        raise ValueError(f"got {len(values)} labels for {n} inputs; pass one label per input")
-    return [str(value) for value in values]
-
-
-def _strip_text(inputs: Any, tokens: Any) -> list[str]:
-    """One line per input sequence: its tokens, or its ids."""
-    if tokens is not None:
-        rows = list(tokens)
-        if rows and all(isinstance(token, str) for token in rows):
-            rows = [rows]
-        return [" ".join(map(str, row))[:200] for row in rows[:STRIP_LIMIT]]
-    if isinstance(inputs, torch.Tensor) and inputs.dim() >= 1:
-        ids = inputs[:STRIP_LIMIT].reshape(min(STRIP_LIMIT, inputs.shape[0]), -1)
-        return [" ".join(str(v) for v in row[:40].tolist()) for row in ids]
-    return []
-
-
-def _summary(rows: list[dict[str, Any]], health: dict[str, Any]) -> str:
-    flagged = sum(1 for h in health.values() if h.badges)
-    params = rows[0]["n_params"] if rows else 0
-    text = f"{len(rows) - 1} modules, {params:,} parameters"
-    return text + (f"; {flagged} layer(s) flagged" if flagged else "; no layer flagged")
