@@ -34,7 +34,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
 
 
 @pytest.fixture(scope="session")
-def lab() -> Iterator[LabSession]:
+def playwright() -> Iterator[Any]:
+    """The one ``sync_playwright()`` of the session: the sync API allows only one at a time, so
+    every browser the tests launch (JupyterLab's, Notebook 7's, the exports', Voila's) uses it."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def lab(playwright: Any) -> Iterator[LabSession]:
     """JupyterLab on a free loopback port and a Chromium page; fails, saying how to install them,
     when Chromium or the built JS is missing."""
     problem = ""
@@ -45,7 +55,7 @@ def lab() -> Iterator[LabSession]:
         problem = str(error)
     if problem:
         pytest.fail(problem, pytrace=False)
-    with lab_session() as session:
+    with lab_session(playwright=playwright) as session:
         yield session
 
 

@@ -430,14 +430,14 @@ def lab_session(
     viewport: tuple[int, int] = (1400, 1000),
     tcp_nodelay: bool = True,
     app: str = "lab",
+    playwright: Any = None,
 ) -> Iterator[LabSession]:
     """Server with ``notebooks`` copied in, Chromium, and one page with its console recorded;
-    ``app="notebook"`` serves Notebook 7 instead of JupyterLab."""
-    from playwright.sync_api import sync_playwright
-
+    ``app="notebook"`` serves Notebook 7 instead of JupyterLab. Pass the ``playwright`` of a
+    running ``sync_playwright()`` to share it: the sync API allows one at a time per thread."""
     require_chromium()
     server_ = LabServer(notebooks, tcp_nodelay=tcp_nodelay, app=app)
-    with server_ as server, sync_playwright() as playwright:
+    with server_ as server, _playwright(playwright) as playwright:
         browser = launch_chromium(playwright)
         try:
             context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
@@ -448,6 +448,18 @@ def lab_session(
             yield LabSession(server, playwright, browser, context, page, log)
         finally:
             browser.close()
+
+
+@contextlib.contextmanager
+def _playwright(running: Any = None) -> Iterator[Any]:
+    """``running`` as it is, or a new ``sync_playwright()`` for the duration."""
+    if running is not None:
+        yield running
+        return
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        yield playwright
 
 
 def write_notebook(path: Path, cells: Sequence[str]) -> Path:

@@ -171,8 +171,8 @@ NOTEBOOK7_NOISE = [
 
 
 @pytest.fixture(scope="module")
-def notebook7() -> Iterator[LabSession]:
-    with lab_session(app="notebook") as session:
+def notebook7(playwright: Any) -> Iterator[LabSession]:
+    with lab_session(app="notebook", playwright=playwright) as session:
         yield session
 
 

@@ -82,21 +82,20 @@ def voila(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-def page(voila: str, request: pytest.FixtureRequest) -> Iterator[tuple[Any, PageLog]]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        tab = browser.new_page(viewport={"width": 1400, "height": 1200})
-        log = PageLog()
-        log.attach(tab)
-        try:
-            yield tab, log
-        finally:
-            report = getattr(request.node, "mv_report_call", None)
-            if report is not None and report.failed:
-                save_failure_artifacts(tab, log, request.node.nodeid)
-            browser.close()
+def page(
+    voila: str, playwright: Any, request: pytest.FixtureRequest
+) -> Iterator[tuple[Any, PageLog]]:
+    browser = launch_chromium(playwright)  # conftest's one sync_playwright of the session
+    tab = browser.new_page(viewport={"width": 1400, "height": 1200})
+    log = PageLog()
+    log.attach(tab)
+    try:
+        yield tab, log
+    finally:
+        report = getattr(request.node, "mv_report_call", None)
+        if report is not None and report.failed:
+            save_failure_artifacts(tab, log, request.node.nodeid)
+        browser.close()
 
 
 def test_explorer_renders_and_answers_in_voila(voila: str, page: tuple[Any, PageLog]) -> None:

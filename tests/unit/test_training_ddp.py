@@ -83,6 +83,7 @@ np.savez(
     history_samples=np.array([s.step for s in history.samples], dtype=np.int64),
 )
 monitor.close()
+dist.barrier()  # neither rank tears gloo down while the other still talks to it
 dist.destroy_process_group()
 """
 
