@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,8 +109,20 @@ def layer_kind(module: nn.Module) -> str:
 
 
 def check_model(model: Any) -> nn.Module:
+    """``model`` itself, after checking that it is a module; warns when it is ``torch.compile``'d.
+
+    Every public widget and function passes its model through here: the one place that says
+    compiled code may skip the hooks a view is drawn from (pytorch/pytorch#117758)."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if isinstance(getattr(model, "_orig_mod", None), nn.Module):
+        warnings.warn(
+            f"the model is torch.compile'd ({type(model).__name__}): compiled code may skip the "
+            "hooks modelviz_widgets draws from, so a view can come out empty or stale; pass "
+            "model._orig_mod (the module it wraps, which shares its parameters) instead",
+            UserWarning,
+            stacklevel=3,
+        )
     return model
 
 
@@ -140,9 +153,12 @@ def unknown_layer_message(name: str, available: Iterable[str]) -> str:
 
 
 def first_tensor(value: Any) -> torch.Tensor | None:
-    """The tensor itself, or the first tensor inside a tuple/list output (RNNs return tuples)."""
+    """The tensor itself, or the first tensor inside a tuple/list output (RNNs return tuples) or
+    a mapping's values (transformers' ``ModelOutput``)."""
     if isinstance(value, torch.Tensor):
         return value
+    if isinstance(value, Mapping):
+        value = list(value.values())
     if isinstance(value, (tuple, list)):
         for item in value:
             found = first_tensor(item)

@@ -244,3 +244,24 @@ def test_bad_arguments_say_what_is_valid(digits):
     cnn = SmallCNN()
     with pytest.raises(Exception, match="expects|channels|shape"):
         mv.Explorer(cnn, torch.randn(2, 3, 8, 8))
+
+
+def test_a_transformers_model_opens_its_attention_view():
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    config = transformers.BertConfig(
+        vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=32, max_position_embeddings=32, attn_implementation="eager",
+    )  # fmt: skip
+    model = transformers.BertModel(config).eval()
+    ids = torch.randint(0, 50, (2, 7))
+    with mv.Explorer(model, ids) as explorer:
+        assert explorer.core.n_classes == 0 and explorer.core.predictions == []
+        explorer.layer = "encoder.layer.1.attention.self"
+        (view,) = explorer.detail.children
+        assert type(view).__name__ == "Attention" and view.layer == 1
+        with torch.no_grad():
+            expected = model(ids, output_attentions=True).attentions[1][0, view.head]
+        np.testing.assert_allclose(view.current["matrix"], expected.numpy(), atol=1e-6)
+        explorer.layer = "embeddings.word_embeddings"
+        assert [type(c).__name__ for c in explorer.detail.children] == ["FeatureMaps"]
