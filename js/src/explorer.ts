@@ -116,7 +116,7 @@ function percent(value: number | null | undefined): string {
 }
 
 function render({ model, el }: RenderProps<Model>): () => void {
-  const { root, header, errorLine, noteLine, mount } = createShell("Explorer", el, CSS);
+  const { root, header, errorLine, noteLine, mount } = createShell("Explorer", el, CSS, model);
   root.classList.add("mvz-explorer-core");
   const redraw = createRedraw({
     root,
@@ -169,7 +169,34 @@ function render({ model, el }: RenderProps<Model>): () => void {
   tree.dataset.mvControl = "layer";
   tree.tabIndex = 0;
   tree.dataset.lmSuppressShortcuts = "true";
+  tree.setAttribute("role", "tree");
   let collapsed: Set<string> | null = null;
+  let revealSelected = false; // after a keyboard move, keep the selected row in sight
+  // Arrow keys walk the visible rows (a module's call rows included); left / right fold and
+  // unfold the selected container; the kernel answers the new selection as for a click.
+  const onKey = (event: KeyboardEvent): void => {
+    const rows = Array.from(tree.querySelectorAll<HTMLElement>(".mvz-node"));
+    const names = rows.map((row) => row.dataset.mvLayer ?? "");
+    const at = names.indexOf(model.get("layer"));
+    const node = (model.get("tree") ?? []).find((n) => n.name === model.get("layer"));
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      const next = Math.min(names.length - 1, Math.max(0, at + (event.key === "ArrowDown" ? 1 : -1)));
+      if (next !== at && names[next] !== undefined) {
+        revealSelected = true;
+        send("layer", names[next]);
+      }
+    } else if ((event.key === "ArrowLeft" || event.key === "ArrowRight") && node && node.children.length) {
+      const folded = collapsed ?? new Set<string>();
+      if (event.key === "ArrowLeft") folded.add(node.name);
+      else folded.delete(node.name);
+      collapsed = folded;
+      drawTree();
+    } else {
+      return;
+    }
+    event.preventDefault();
+  };
+  tree.addEventListener("keydown", onKey);
 
   // -- layer details --
   const details = element("div", "mvz-panel");
@@ -333,6 +360,10 @@ function render({ model, el }: RenderProps<Model>): () => void {
       return [row, ...calls];
     });
     tree.replaceChildren(...rows.flat());
+    if (revealSelected) {
+      revealSelected = false;
+      tree.querySelector<HTMLElement>('.mvz-node[aria-selected="true"]')?.scrollIntoView({ block: "nearest" });
+    }
   }
 
   function drawDetails(): void {
@@ -441,6 +472,7 @@ function render({ model, el }: RenderProps<Model>): () => void {
   return () => {
     redraw.dispose();
     unlisten();
+    tree.removeEventListener("keydown", onKey);
     root.remove();
   };
 }

@@ -116,6 +116,20 @@ def test_selecting_a_convolution_shows_feature_maps_and_filters(
     shoot(digits_explorer.box, "explorer_conv")
 
 
+def test_arrow_keys_walk_the_tree(digits_explorer: ExplorerView) -> None:
+    digits_explorer.select("features.relu2")
+    tree = digits_explorer.root.locator('[data-mv-control="layer"]')
+    before = digits_explorer.seq()
+    tree.focus()
+    tree.press("ArrowDown")
+    digits_explorer.notebook.wait_seq_after(digits_explorer.root, before, timeout=30)
+    assert digits_explorer.python("{w}.layer") == "features.pool"
+    before = digits_explorer.seq()
+    tree.press("ArrowUp")
+    digits_explorer.notebook.wait_seq_after(digits_explorer.root, before, timeout=30)
+    assert digits_explorer.python("{w}.layer") == "features.relu2"
+
+
 def test_picking_a_class_and_an_input_reaches_python_and_the_views(
     digits_explorer: ExplorerView,
 ) -> None:
