@@ -23,6 +23,8 @@ SCALES: tuple[str, ...] = ("auto", "linear", "symmetric")
 NONFINITE_CODE = 255
 _TOP_CODE = 254
 DEFAULT_BYTE_BUDGET = 2_000_000
+_HALF_MAX = 65504.0  # the largest finite float16
+_FLOAT32_MAX = float(torch.finfo(torch.float32).max)
 
 _BYTES_PER_VALUE = {"uint8": 1, "float16": 2, "float32": 4}
 
@@ -92,9 +94,19 @@ def _quantize(flat: torch.Tensor, vmin: float, vmax: float, has_nonfinite: bool)
     span = vmax - vmin
     factor = _TOP_CODE / span if span > 0 else 0.0
     scaled, codes = _scratch.take(flat.numel())
-    # One fused pass: 0.5 - vmin * factor + factor * x; the truncating cast below then rounds to
-    # the nearest code. The cast is numpy's: several times faster than torch's float -> uint8.
-    torch.add(torch.tensor(0.5 - vmin * factor), flat, alpha=factor, out=scaled)
+    # The truncating cast below rounds 0.5 + (x - vmin) * factor to the nearest code. The cast is
+    # numpy's: several times faster than torch's float -> uint8.
+    if factor <= _FLOAT32_MAX and abs(vmin) * factor <= 4096.0:
+        # One fused pass, 0.5 - vmin * factor + factor * x: the usual case, where float32 keeps
+        # every code exact.
+        torch.add(torch.tensor(0.5 - vmin * factor), flat, alpha=factor, out=scaled)
+    elif span <= _FLOAT32_MAX and factor <= _FLOAT32_MAX:
+        # A range narrow for its distance from 0 (1000.0 .. 1000.0002): subtract first, or float32
+        # cancellation would scramble the codes.
+        torch.sub(flat, vmin, out=scaled).mul_(factor).add_(0.5)
+    else:
+        # A span float32 cannot hold, or whose reciprocal it cannot (1e-38 wide): in float64.
+        scaled.copy_(flat.double().sub(vmin).mul(factor).add(0.5))
     values = scaled.numpy()
     with np.errstate(invalid="ignore"):  # NaN and inf * 0 end up marked below
         if has_nonfinite:
@@ -185,7 +197,7 @@ def encode_shown(
         A tensor or array of any float dtype and device.
     encoding
         ``"uint8"`` (default; codes 0..254 over [vmin, vmax], 255 = non-finite), ``"float16"`` or
-        ``"float32"`` for exact values.
+        ``"float32"`` for exact values (float16 clips finite values to its range, +-65504).
     scale
         ``"linear"``, ``"symmetric"`` (``vmin = -vmax``; for signed quantities such as gradients) or
         ``"auto"``: symmetric when the finite values have both signs.
@@ -229,6 +241,11 @@ def encode_shown(
     if encoding == "uint8":
         data = _quantize(flat, vmin, vmax, has_nonfinite or factor > 1)
     elif encoding == "float16":
+        if max(abs(vmin), abs(vmax)) > _HALF_MAX:
+            # Finite values beyond float16's range are clipped to it rather than turned into
+            # infinities: only a non-finite value may decode as one.
+            clipped = flat.clamp(-_HALF_MAX, _HALF_MAX)
+            flat = torch.where(torch.isfinite(flat), clipped, flat)
         data = flat.to(torch.float16).numpy().astype("<f2", copy=False).tobytes()
     else:
         data = flat.numpy().astype("<f4", copy=False).tobytes()

@@ -21,16 +21,45 @@ def model_device(model: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
+def _tensors(inputs: Any) -> list[torch.Tensor]:
+    if isinstance(inputs, torch.Tensor):
+        return [inputs]
+    if isinstance(inputs, PackedSequence):
+        return [inputs.data]
+    if isinstance(inputs, (tuple, list)):
+        return [tensor for item in inputs for tensor in _tensors(item)]
+    if isinstance(inputs, dict):
+        return [tensor for item in inputs.values() for tensor in _tensors(item)]
+    return []
+
+
+def check_not_empty(inputs: Any) -> None:
+    """Refuse inputs that hold an empty tensor (a batch of 0 samples, an axis of length 0): the
+    model's own error about it is obscure, and a view of nothing would explain nothing."""
+    for tensor in _tensors(inputs):
+        if tensor.numel() == 0:
+            raise InputShapeError(
+                f"the inputs are empty: a tensor of shape {list(tensor.shape)} has no elements; "
+                "pass at least one sample, with every axis at least 1 long"
+            )
+
+
 def move_to_device(inputs: Any, device: torch.device) -> Any:
+    """``inputs`` on ``device`` (after :func:`check_not_empty`: every model input passes here)."""
+    check_not_empty(inputs)
+    return _move(inputs, device)
+
+
+def _move(inputs: Any, device: torch.device) -> Any:
     if isinstance(inputs, torch.Tensor):
         return inputs.to(device)
     if isinstance(inputs, PackedSequence):
         # PackedSequence.to forwards to Tensor.to; its annotations only admit a dtype.
         return inputs.to(device)  # type: ignore[arg-type]
     if isinstance(inputs, (tuple, list)):
-        return type(inputs)(move_to_device(item, device) for item in inputs)
+        return type(inputs)(_move(item, device) for item in inputs)
     if isinstance(inputs, dict):
-        return {key: move_to_device(item, device) for key, item in inputs.items()}
+        return {key: _move(item, device) for key, item in inputs.items()}
     return inputs
 
 
@@ -105,6 +134,7 @@ def as_batch(model: nn.Module, inputs: Any) -> torch.Tensor:
     """
     if not isinstance(inputs, torch.Tensor):
         raise TypeError(f"inputs must be a torch.Tensor, got {type(inputs).__name__}")
+    check_not_empty(inputs)
     expected = expected_input(model)
     if expected is None:
         return inputs if inputs.dim() > 1 else inputs.unsqueeze(0)

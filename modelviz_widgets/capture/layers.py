@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -108,14 +109,20 @@ def layer_kind(module: nn.Module) -> str:
     return "other"
 
 
+_warned: weakref.WeakSet[nn.Module] = weakref.WeakSet()
+"""Compiled models already warned about."""
+
+
 def check_model(model: Any) -> nn.Module:
     """``model`` itself, after checking that it is a module; warns when it is ``torch.compile``'d.
 
-    Every public widget and function passes its model through here: the one place that says
-    compiled code may skip the hooks a view is drawn from (pytorch/pytorch#117758)."""
+    Every public widget and function passes its model through here: the one place that says,
+    once per compiled model, that compiled code may skip the hooks a view is drawn from
+    (pytorch/pytorch#117758)."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if isinstance(getattr(model, "_orig_mod", None), nn.Module):
+    if isinstance(getattr(model, "_orig_mod", None), nn.Module) and model not in _warned:
+        _warned.add(model)
         warnings.warn(
             f"the model is torch.compile'd ({type(model).__name__}): compiled code may skip the "
             "hooks modelviz_widgets draws from, so a view can come out empty or stale; pass "

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +80,7 @@ def as_number(value: Any) -> float:
 
 
 class Recorder:
-    """Records one training run of ``model``.
+    """Records one training run of ``model``; a newer recorder of the same model closes it.
 
     Parameters
     ----------
@@ -121,6 +122,13 @@ class Recorder:
         self._pending_losses: list[tuple[int, float, float, bool, dict[str, float]]] = []
         self._step = 0
         self._closed = False
+        # One recorder per model: a new one (a re-run notebook cell) closes the one before, whose
+        # widget may have been dropped without close(), so hooks never pile up on the model.
+        reference = _recorders.get(self.model)
+        previous = reference() if reference is not None else None
+        if previous is not None:
+            previous.close()
+        _recorders[self.model] = weakref.ref(self)
         self.collector.arm()  # for step 0's forward
 
     @property
@@ -219,6 +227,12 @@ class Recorder:
         if self.log is not None:
             self.log.close()
             self.log = None
+
+
+_recorders: weakref.WeakKeyDictionary[nn.Module, weakref.ref[Recorder]] = (
+    weakref.WeakKeyDictionary()
+)
+"""Model -> its latest recorder."""
 
 
 def _layer_alerts(step: int, name: str, stats: StepStats, index: int) -> list[Alert]:

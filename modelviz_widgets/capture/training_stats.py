@@ -236,7 +236,15 @@ class StatsCollector:
                 if parameter is not None and parameter.grad is not None:
                     tensors.append(((2 + column) * n + i, parameter.grad.detach()))
         device = tensors[0][1].device if tensors else torch.device("cpu")
-        if device.type == "cpu" and sum(t.numel() for _, t in tensors) <= HOST_LIMIT:
+        # numpy has no bfloat16: such models take the torch path.
+        numpy_dtypes = all(
+            t.dtype in (torch.float16, torch.float32, torch.float64) for _, t in tensors
+        )
+        if (
+            device.type == "cpu"
+            and numpy_dtypes
+            and sum(t.numel() for _, t in tensors) <= HOST_LIMIT
+        ):
             # Small CPU models: numpy does the same arithmetic with far less per-call overhead.
             arrays = [t.numpy() for _, t in tensors]
             host = [*histograms_host(arrays), self._update_squares_host(weights)]

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import anywidget
+import ipywidgets
 import numpy as np
 import traitlets
 
@@ -150,7 +151,11 @@ class ModelWidget(anywidget.AnyWidget):
     def close(self) -> None:
         """Remove everything the widget holds on the model and close its view."""
         self._release()
+        # Its Layout is a widget of its own, left in ipywidgets' registry by Widget.close().
+        layout = self._trait_values.get("layout")
         super().close()
+        if isinstance(layout, ipywidgets.Widget):
+            layout.close()
 
     def _release(self) -> None:
         """Drop references to the model and cached tensors (subclasses extend).

@@ -186,6 +186,11 @@ class FeatureMaps(ModelWidget):
         """Re-run the model with a hook on the selected layer only, then publish everything."""
         try:
             activation = capture(self._model, self._inputs, self.layer).activations[self.layer]
+            if activation.numel() == 0:
+                raise ValueError(
+                    f"layer {self.layer!r} returned an empty tensor of shape "
+                    f"{list(activation.shape)}: there is nothing to draw; pick another layer"
+                )
         except Exception as error:
             self._fail(error)
             raise
