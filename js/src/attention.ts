@@ -47,7 +47,7 @@ const MATRIX_SIZE = 520;
 const OVERVIEW = 1, MATRIX = 2, LINES = 4, SELECTION = 8, RANGES = 16, TOKENS = 32;
 
 function render({ model, el }: RenderProps<Model>): () => void {
-  const { root, header, errorLine, noteLine, mount } = createShell("Attention", el, ATTENTION_CSS);
+  const { root, header, errorLine, noteLine, mount } = createShell("Attention", el, ATTENTION_CSS, model);
   const redraw = createRedraw({
     root,
     errorLine,

@@ -54,7 +54,7 @@ function layerChoices(options: LayerOption[] | undefined): SelectOption[] {
 }
 
 function render({ model, el }: RenderProps<Model>): () => void {
-  const { root, header, errorLine, noteLine, mount } = createShell("FeatureMaps", el);
+  const { root, header, errorLine, noteLine, mount } = createShell("FeatureMaps", el, "", model);
   const redraw = createRedraw({ root, errorLine, error: () => model.get("error"), draw });
   const onWrite = (name: keyof Model): void => {
     // The colour map is applied here, in the browser: nothing to wait for.

@@ -57,7 +57,7 @@ function choices(values: readonly string[]): SelectOption[] {
 }
 
 function render({ model, el }: RenderProps<Model>): () => void {
-  const { root, header, errorLine, noteLine, mount } = createShell("Filters", el);
+  const { root, header, errorLine, noteLine, mount } = createShell("Filters", el, "", model);
   const redraw = createRedraw({ root, errorLine, error: () => model.get("error"), draw });
   const onWrite = (name: keyof Model): void => {
     // Colours are applied here; the projection is answered by the bqplot scatter, not this view.

@@ -59,7 +59,7 @@ interface Model {
 }
 
 function render({ model, el }: RenderProps<Model>): () => void {
-  const { root, header, errorLine, noteLine, mount } = createShell("HiddenStates", el, SEQUENCE_CSS);
+  const { root, header, errorLine, noteLine, mount } = createShell("HiddenStates", el, SEQUENCE_CSS, model);
   // Still loading until some payload has arrived; the newest payload's seq is data-mv-seq.
   const redraw = createRedraw({
     root,

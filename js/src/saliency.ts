@@ -67,7 +67,7 @@ const EXTRA_CSS = `
 `;
 
 function render({ model, el }: RenderProps<Model>): () => void {
-  const { root, header, errorLine, mount } = createShell("Saliency", el, EXTRA_CSS);
+  const { root, header, errorLine, mount } = createShell("Saliency", el, EXTRA_CSS, model);
   const redraw = createRedraw({
     root,
     errorLine,

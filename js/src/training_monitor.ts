@@ -70,7 +70,7 @@ const EXTRA_CSS = `
 `;
 
 function render({ model, el }: RenderProps<Model>): () => void {
-  const { root, header, errorLine, mount } = createShell("TrainingMonitor", el, EXTRA_CSS);
+  const { root, header, errorLine, mount } = createShell("TrainingMonitor", el, EXTRA_CSS, model);
   const history = new TrainingHistory();
   let chunkError = "";
   const redraw = createRedraw({

@@ -4,6 +4,7 @@
 
 import type { AnyModel } from "@anywidget/types";
 import type { TraitBinding } from "./controls";
+import { kernelGone } from "./connection";
 import { createShell } from "./view";
 
 /** Traits every core model has. */
@@ -58,7 +59,7 @@ export function createCheckbox(
 }
 
 export function createCoreView<T extends CoreTraits>(model: AnyModel<T>, widget: string, el: HTMLElement): CoreView {
-  const { root, header, errorLine, mount } = createShell(widget, el);
+  const { root, header, errorLine, mount } = createShell(widget, el, "", model);
   const summary = document.createElement("div");
   summary.className = "mvz-summary";
   mount(header, errorLine, summary);
@@ -77,7 +78,8 @@ export function createCoreView<T extends CoreTraits>(model: AnyModel<T>, widget:
     summary.textContent = String(model.get("summary") ?? "");
     errorLine.textContent = message;
     errorLine.hidden = message === "";
-    root.dataset.mvState = message ? "error" : pending || busy || seq === 0 ? "loading" : "ready";
+    const gone = kernelGone(root); // no answer can come: see ./connection
+    root.dataset.mvState = message || gone ? "error" : pending || busy || seq === 0 ? "loading" : "ready";
   }
 
   const names = ["seq", "error", "summary"] as const;

@@ -34,6 +34,11 @@ const CSS = `
   white-space: pre-wrap;
   overflow-wrap: anywhere;
 }
+.mvz-kernel-gone {
+  color: var(--jp-error-color1, #d32f2f);
+  font-weight: 600;
+  white-space: pre-wrap;
+}
 .mvz-note { color: var(--jp-ui-font-color2, inherit); font-style: italic; }
 .mvz-body { display: flex; flex-wrap: wrap; align-items: flex-start; gap: 12px 20px; }
 .mvz-panel { display: flex; flex-direction: column; gap: 4px; min-width: 0; }

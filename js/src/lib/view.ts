@@ -4,6 +4,7 @@
 
 import type { AnyModel } from "@anywidget/types";
 import type { Payload } from "./decode";
+import { type ConnectionSource, kernelGone, showKernelGone, watchConnection } from "./connection";
 import { createStyle } from "./style";
 
 export interface Shell {
@@ -11,12 +12,19 @@ export interface Shell {
   readonly header: HTMLElement;
   readonly errorLine: HTMLElement;
   readonly noteLine: HTMLElement;
+  /** Says that the kernel behind the view is gone (see ./connection); hidden while it is there. */
+  readonly kernelLine: HTMLElement;
   /** Appends `parts` to the root and the root to `el`. */
   mount(...parts: HTMLElement[]): void;
 }
 
-/** The root of a view (state "loading", the shared style plus `css`) and its header, error and note lines. */
-export function createShell(widget: string, el: HTMLElement, css = ""): Shell {
+/**
+ * The root of a view (state "loading", the shared style plus `css`) and its header, error and note lines.
+ * Given the view's `model`, it also watches the model's connection: when the kernel is gone (restarted or
+ * stopped) the root shows the kernel line, reads data-mv-state="error" and data-mv-kernel="gone", and its
+ * controls are disabled.
+ */
+export function createShell(widget: string, el: HTMLElement, css = "", model?: ConnectionSource): Shell {
   const root = document.createElement("div");
   root.className = "mvz-root";
   root.dataset.mvWidget = widget;
@@ -36,11 +44,19 @@ export function createShell(widget: string, el: HTMLElement, css = ""): Shell {
   const noteLine = document.createElement("div");
   noteLine.className = "mvz-note";
   noteLine.hidden = true;
+  const kernelLine = document.createElement("div");
+  kernelLine.className = "mvz-kernel-gone"; // not .mvz-error: that stays the one error line
+  kernelLine.setAttribute("role", "alert");
+  kernelLine.hidden = true;
+  root.appendChild(kernelLine);
+  // The listener is registered through anywidget's model proxy, which removes it with the view.
+  if (model) watchConnection(model, { root, line: kernelLine });
   const mount = (...parts: HTMLElement[]): void => {
     root.append(...parts);
     el.appendChild(root);
+    if (kernelGone(root)) showKernelGone({ root, line: kernelLine }, true); // disables the new controls
   };
-  return { root, header, errorLine, noteLine, mount };
+  return { root, header, errorLine, noteLine, kernelLine, mount };
 }
 
 /** A titled section of the body; the title can be rewritten later. */
@@ -126,7 +142,8 @@ export function createRedraw(options: RedrawOptions): Redraw {
     errorLine.textContent = message;
     errorLine.hidden = message === "";
     const loading = options.loading?.() ?? false; // always evaluated: it may also show data-mv-seq
-    root.dataset.mvState = message ? "error" : pending || loading ? "loading" : "ready";
+    const gone = kernelGone(root); // no answer can come: see ./connection
+    root.dataset.mvState = message || gone ? "error" : pending || loading ? "loading" : "ready";
   }
 
   function flush(parts = 0): void {
