@@ -10,14 +10,14 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # JupyterLab refuses to run as root without being told; containers and CI run as root.
 LAB_FLAGS := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: demo test setup js chromium test-unit test-js test-notebooks test-browser test-packaging \
-        bench lint weights clean
+.PHONY: demo test setup js chromium test-unit test-reliability test-js test-notebooks test-browser \
+        test-packaging bench lint weights clean
 
 demo: setup js
 	$(VENV)/bin/jupyter lab $(LAB_FLAGS) notebooks/
 
 test: setup js chromium
-	$(MAKE) -k test-unit test-js test-notebooks test-browser test-packaging
+	$(MAKE) -k test-unit test-reliability test-js test-notebooks test-browser test-packaging
 
 setup: $(STAMP)
 
@@ -42,6 +42,10 @@ chromium:
 
 test-unit: setup
 	$(PY) -m pytest tests/unit -q
+
+# Every case fails when the protection it covers is removed (RELIABILITY.md lists which).
+test-reliability: js chromium
+	$(PY) -m pytest tests/reliability -q
 
 test-js: js
 	cd js && npm run typecheck && npm test

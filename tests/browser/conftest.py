@@ -25,6 +25,9 @@ from .jupyter import (
     save_failure_artifacts,
 )
 
+# The one sync_playwright() and the one LabSession of the process, whichever conftest started them.
+_SHARED: dict[str, Any] = {}
+
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Iterator[None]:
@@ -37,10 +40,19 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
 def playwright() -> Iterator[Any]:
     """The one ``sync_playwright()`` of the session: the sync API allows only one at a time, so
     every browser the tests launch (JupyterLab's, Notebook 7's, the exports', Voila's) uses it."""
+    # Other test directories (tests/reliability) import these fixtures into their own conftest,
+    # which gives each directory its own session fixture: the first one started is shared.
+    if _SHARED.get("playwright") is not None:
+        yield _SHARED["playwright"]
+        return
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as running:
-        yield running
+        _SHARED["playwright"] = running
+        try:
+            yield running
+        finally:
+            _SHARED.pop("playwright", None)
 
 
 @pytest.fixture(scope="session")
@@ -55,8 +67,15 @@ def lab(playwright: Any) -> Iterator[LabSession]:
         problem = str(error)
     if problem:
         pytest.fail(problem, pytrace=False)
+    if _SHARED.get("lab") is not None:  # started for another test directory: one server, one page
+        yield _SHARED["lab"]
+        return
     with lab_session(playwright=playwright) as session:
-        yield session
+        _SHARED["lab"] = session
+        try:
+            yield session
+        finally:
+            _SHARED.pop("lab", None)
 
 
 @pytest.fixture(autouse=True)
