@@ -82,6 +82,23 @@ def assert_unchanged(model: nn.Module, before: dict[str, Any]) -> None:
             assert torch.equal(after["grads"][name], grad), name
 
 
+def hooked_output(model: nn.Module, inputs: torch.Tensor, layer: str) -> torch.Tensor:
+    """A layer's output from a forward hook written here, in eval mode without autograd, the
+    model's mode restored: the independent reference the widgets' pictures are checked against."""
+    store: dict[str, torch.Tensor] = {}
+    module = dict(model.named_modules())[layer]
+    handle = module.register_forward_hook(lambda m, a, out: store.setdefault("out", out.clone()))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(inputs)
+    finally:
+        model.train(was_training)
+        handle.remove()
+    return store["out"]
+
+
 class FrontEnd:
     """Stands in for the browser: records what the widget sends and sends trait changes to it."""
 

@@ -9,21 +9,7 @@ from torch import nn
 
 import modelviz_widgets as mv
 
-from ._support import FrontEnd, SmallCNN, assert_unchanged, model_snapshot
-
-
-def hooked_output(model: nn.Module, inputs: torch.Tensor, layer: str) -> torch.Tensor:
-    """The layer's output from a hooked eval-mode run written here (the independent reference)."""
-    store = {}
-    module = dict(model.named_modules())[layer]
-    handle = module.register_forward_hook(lambda m, a, out: store.setdefault("out", out.clone()))
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        model(inputs)
-    model.train(was_training)
-    handle.remove()
-    return store["out"]
+from ._support import FrontEnd, SmallCNN, assert_unchanged, hooked_output, model_snapshot
 
 
 class SequenceNet(nn.Module):

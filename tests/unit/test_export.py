@@ -17,7 +17,7 @@ from torch import nn
 import modelviz_widgets as mv
 from modelviz_widgets import export, wire
 
-from ._support import SmallCNN, assert_unchanged, model_snapshot
+from ._support import SmallCNN, assert_unchanged, hooked_output, model_snapshot
 
 HOSTILE = "</script><img src=x onerror=alert(1)>"
 STATE = re.compile(r'<script type="application/json" id="mvx-state">(.*?)</script>', re.DOTALL)
@@ -34,20 +34,6 @@ def page_state(path: Path) -> dict[str, Any]:
 def buffer_of(entry: dict[str, Any], name: str) -> bytes:
     (buffer,) = [b for b in entry["buffers"] if b["path"] == [name]]
     return base64.b64decode(buffer["data"])
-
-
-def layer_output(model: nn.Module, images: torch.Tensor, layer: str) -> torch.Tensor:
-    """A layer's output from a hook written here (eval mode, restored)."""
-    store: dict[str, torch.Tensor] = {}
-    module = dict(model.named_modules())[layer]
-    handle = module.register_forward_hook(lambda m, a, out: store.setdefault("out", out.clone()))
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        model(images)
-    model.train(was_training)
-    handle.remove()
-    return store["out"]
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +61,7 @@ def test_feature_maps_page_is_offline_and_its_state_round_trips(digits, tmp_path
     assert entry["state"]["channel_meta"] == live["channel_meta"]
     # And the bytes mean the layer's output: decoded, they are the hooked reference within a step.
     decoded = wire.decode(buffer_of(entry, "channel_data"), entry["state"]["channel_meta"])
-    expected = layer_output(model, images, fm.layer)[0, 0].numpy()
+    expected = hooked_output(model, images, fm.layer)[0, 0].numpy()
     meta = entry["state"]["channel_meta"]
     assert np.abs(decoded - expected).max() <= (meta["vmax"] - meta["vmin"]) / 254 / 2 + 1e-6
     assert "layer" in entry["kernel_traits"] and "colormap" not in entry["kernel_traits"]
@@ -146,7 +132,7 @@ def test_frames_record_each_channel_and_restore_the_view(tmp_path):
     assert frame["state"]["channel"] == 3 and "grid_data" not in frame["state"]
     assert {b["path"][0] for b in frame["buffers"]} == {"channel_data"}
     decoded = wire.decode(buffer_of(frame, "channel_data"), frame["state"]["channel_meta"])
-    expected = layer_output(cnn, images, "features.4")[0, 3].numpy()
+    expected = hooked_output(cnn, images, "features.4")[0, 3].numpy()
     meta = frame["state"]["channel_meta"]
     assert np.abs(decoded - expected).max() <= (meta["vmax"] - meta["vmin"]) / 254 / 2 + 1e-6
     # Keyed by the view inside a box, and by the composite for its core.

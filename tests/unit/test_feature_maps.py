@@ -13,21 +13,7 @@ from torch import nn
 import modelviz_widgets as mv
 from modelviz_widgets import wire
 
-from ._support import FrontEnd, SmallCNN, assert_unchanged, model_snapshot
-
-
-def reference(model: nn.Module, images: torch.Tensor, layer: str) -> torch.Tensor:
-    """The layer's output from an independent hooked run written here."""
-    store = {}
-    module = dict(model.named_modules())[layer]
-    handle = module.register_forward_hook(lambda m, a, out: store.setdefault("out", out.clone()))
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        model(images)
-    model.train(was_training)
-    handle.remove()
-    return store["out"]
+from ._support import FrontEnd, SmallCNN, assert_unchanged, hooked_output, model_snapshot
 
 
 def test_opens_on_the_first_conv_layer_and_shows_its_channels(cnn, images):
@@ -36,7 +22,7 @@ def test_opens_on_the_first_conv_layer_and_shows_its_channels(cnn, images):
     names = [option["name"] for option in fm.layer_options]
     assert names.index("features.5") < names.index("classifier.2")  # maps before vectors
     assert fm.n_channels == 6 and fm.n_samples == 4
-    expected = reference(cnn, images, "features.0")
+    expected = hooked_output(cnn, images, "features.0")
     np.testing.assert_allclose(fm.current["channel"], expected[0, 0].numpy(), rtol=1e-6)
     np.testing.assert_allclose(fm.current["grid"], expected[0].numpy(), rtol=1e-6)
     decoded = wire.decode(fm.channel_data, fm.channel_meta)
@@ -53,7 +39,7 @@ def test_channel_change_from_the_browser_is_answered_from_the_cache(cnn, images,
     monkeypatch.setattr(cnn, "forward", lambda x: runs.append(1) or original_forward(x))
     front.set(channel=5)
     assert runs == []  # no forward for a channel change
-    expected = reference(cnn, images, "features.4")
+    expected = hooked_output(cnn, images, "features.4")
     np.testing.assert_allclose(fm.current["channel"], expected[0, 5].numpy(), rtol=1e-6)
     updates = front.updates()
     assert len(front.messages) == len(updates) == 1  # one comm message for one change, no echo
@@ -80,7 +66,7 @@ def test_layer_change_reruns_with_one_hook(cnn, images):
     del cnn.features[4].forward
     assert seen_hooks == [1]
     assert fm.n_channels == 8
-    expected = reference(cnn, images, "features.4")
+    expected = hooked_output(cnn, images, "features.4")
     np.testing.assert_allclose(fm.current["grid"], expected[0].numpy(), rtol=1e-6)
     assert len(front.updates()) == 1
 
@@ -88,7 +74,7 @@ def test_layer_change_reruns_with_one_hook(cnn, images):
 def test_sample_selects_the_batch_element(cnn, images):
     fm = mv.FeatureMaps(cnn, images, layer="features.3")
     FrontEnd(fm).set(sample=2, channel=1)
-    expected = reference(cnn, images, "features.3")
+    expected = hooked_output(cnn, images, "features.3")
     np.testing.assert_allclose(fm.current["channel"], expected[2, 1].numpy(), rtol=1e-6)
     np.testing.assert_allclose(fm.current["input"], images[2, 0].numpy())
 
@@ -97,7 +83,7 @@ def test_single_image_without_batch_axis(cnn, images):
     fm = mv.FeatureMaps(cnn, images[0])
     assert fm.n_samples == 1
     np.testing.assert_allclose(
-        fm.current["channel"], reference(cnn, images[:1], "features.0")[0, 0].numpy(), rtol=1e-6
+        fm.current["channel"], hooked_output(cnn, images[:1], "features.0")[0, 0].numpy(), rtol=1e-6
     )
 
 
@@ -105,7 +91,7 @@ def test_linear_layer_is_one_strip(cnn, images):
     fm = mv.FeatureMaps(cnn, images, layer="classifier.2")
     assert fm.n_channels == 1 and fm.channel_meta["shape"] == [1, 5]
     np.testing.assert_allclose(
-        fm.current["channel"][0], reference(cnn, images, "classifier.2")[0].numpy(), rtol=1e-6
+        fm.current["channel"][0], hooked_output(cnn, images, "classifier.2")[0].numpy(), rtol=1e-6
     )
 
 
@@ -116,7 +102,7 @@ def test_one_dimensional_convolution_on_signals():
     fm = mv.FeatureMaps(model, signals, layer="0")
     assert fm.channel_meta["shape"] == [1, 28] and fm.grid_meta["shape"] == [4, 1, 28]
     np.testing.assert_allclose(
-        fm.current["channel"][0], reference(model, signals, "0")[0, 0].numpy(), rtol=1e-6
+        fm.current["channel"][0], hooked_output(model, signals, "0")[0, 0].numpy(), rtol=1e-6
     )
     assert fm.input_meta["shape"] == [2, 32] and not fm.input_meta["rgb"]
 
@@ -158,7 +144,7 @@ def test_big_layers_are_downsampled_to_the_budget():
 def test_exact_values_on_request(cnn, images):
     fm = mv.FeatureMaps(cnn, images, encoding="float32")
     FrontEnd(fm).set(sample=1, channel=3)
-    expected = reference(cnn, images, "features.0")[1, 3].numpy()
+    expected = hooked_output(cnn, images, "features.0")[1, 3].numpy()
     np.testing.assert_array_equal(wire.decode(fm.channel_data, fm.channel_meta), expected)
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
+from pathlib import Path
 from typing import cast
 
 import pytest
@@ -273,60 +275,19 @@ def test_a_module_name_holding_a_hash_still_resolves():
         torch.testing.assert_close(result.activations["a#1"], model["a#1"](x))
 
 
-class Bottleneck(nn.Module):
-    def __init__(self, channels_in: int, width: int, stride: int) -> None:
-        super().__init__()
-        out = width * 4
-        self.conv1 = nn.Conv2d(channels_in, width, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(width)
-        self.conv2 = nn.Conv2d(width, width, 3, stride, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(width)
-        self.conv3 = nn.Conv2d(width, out, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(out)
-        self.relu = nn.ReLU(inplace=True)
-        self.downsample: nn.Module | None = None
-        if stride != 1 or channels_in != out:
-            self.downsample = nn.Sequential(
-                nn.Conv2d(channels_in, out, 1, stride, bias=False), nn.BatchNorm2d(out)
-            )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.relu(self.bn1(self.conv1(x)))
-        y = self.relu(self.bn2(self.conv2(y)))
-        y = self.bn3(self.conv3(y))
-        return self.relu(y + (x if self.downsample is None else self.downsample(x)))
-
-
-class ResNet50(nn.Module):
-    """The ResNet-50 layout (25.6M parameters), built here so no torchvision is needed."""
-
-    def __init__(self, n_classes: int = 1000) -> None:
-        super().__init__()
-        self.stem = nn.Sequential(
-            nn.Conv2d(3, 64, 7, 2, 3, bias=False),
-            nn.BatchNorm2d(64),
-            nn.ReLU(inplace=True),
-            nn.MaxPool2d(3, 2, 1),
-        )
-        stages, channels = [], 64
-        for width, blocks, stride in [(64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)]:
-            stage = []
-            for block in range(blocks):
-                stage.append(Bottleneck(channels, width, stride if block == 0 else 1))
-                channels = width * 4
-            stages.append(nn.Sequential(*stage))
-        self.layer1, self.layer2, self.layer3, self.layer4 = stages
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(2048, n_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.layer4(self.layer3(self.layer2(self.layer1(self.stem(x)))))
-        return self.fc(self.pool(x).flatten(1))
+def resnet50() -> nn.Module:
+    """The ResNet-50 layout the Explorer benchmark uses (benchmarks/common.py), random weights."""
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "common.py"
+    spec = importlib.util.spec_from_file_location("benchmarks_common", path)
+    assert spec is not None and spec.loader is not None
+    common = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(common)
+    return common.ResNet50()
 
 
 def test_resnet50_tree():
     torch.manual_seed(0)
-    model = ResNet50()
+    model = resnet50()
     x = torch.randn(1, 3, 64, 64)
     nodes = {node.name: node for node in model_tree(model, x)}
     assert nodes[""].n_params == sum(p.numel() for p in model.parameters()) == 25_557_032
