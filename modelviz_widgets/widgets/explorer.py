@@ -80,6 +80,7 @@ class Explorer(ipywidgets.HBox):
         self.detail = ipywidgets.VBox(layout=ipywidgets.Layout(flex="1 1 auto"))
         self._views: ViewSet | None = None
         self._nodes: dict[str, dict[str, Any]] = {}
+        self._captured: tuple[str, torch.Tensor] | None = None  # the last layer captured here
         self._ready = False
         super().__init__(children=[self.core, self.detail])
         self.add_class("mvz-explorer")
@@ -164,6 +165,7 @@ class Explorer(ipywidgets.HBox):
             self._views = None
         self._model = None
         self._inputs = None
+        self._captured = None
         if "core" in self.__dict__:
             self.core.close()
         close_tree(self)
@@ -185,6 +187,7 @@ class Explorer(ipywidgets.HBox):
         nodes, output = tree_and_output(model, inputs)
         self._health = layer_health(model, inputs, target=None)
         self._inputs = inputs
+        self._captured = None
         self._logits = class_scores(output)
         if self._views is not None:
             self._views.close()
@@ -262,7 +265,8 @@ class Explorer(ipywidgets.HBox):
     def _on_target(self, change: dict[str, Any]) -> None:
         if self._ready and self._views is not None:
             self._guarded(lambda: self._views.set_target(change["new"]) if self._views else None)
-            self._guarded(self._publish_layer)
+            # Nothing of the layer panel depends on the target: the answer is the seq alone.
+            self.core._apply({"seq": self.core.seq + 1})
 
     def _guarded(self, work: Any) -> None:
         try:
@@ -344,10 +348,13 @@ class Explorer(ipywidgets.HBox):
             return maps_view.maps[sample]
         model = self._model
         assert model is not None
-        try:
-            activation = capture(model, self._inputs, name).activations[name]
-        except (ValueError, RuntimeError, TypeError):
-            return None
+        if self._captured is None or self._captured[0] != name:
+            # Kept for the next sample change: the whole batch was captured.
+            try:
+                self._captured = (name, capture(model, self._inputs, name).activations[name])
+            except (ValueError, RuntimeError, TypeError):
+                return None
+        activation = self._captured[1]
         if activation.dim() > 0 and activation.shape[0] > sample:
             return activation[sample]
         return activation
