@@ -215,8 +215,8 @@ class Recorder:
             alerts.append(Alert(step, "", "loss", f"the loss is {loss} at step {step}"))
         if stats is None:
             return alerts
-        for index, name in enumerate(self.layer_names):
-            alerts += _layer_alerts(step, name, stats, index)
+        for index in _flagged_layers(stats):
+            alerts += _layer_alerts(step, self.layer_names[index], stats, index)
         return alerts
 
     def close(self) -> None:
@@ -233,6 +233,21 @@ _recorders: weakref.WeakKeyDictionary[nn.Module, weakref.ref[Recorder]] = (
     weakref.WeakKeyDictionary()
 )
 """Model -> its latest recorder."""
+
+
+def _flagged_layers(stats: StepStats) -> list[int]:
+    """The layers :func:`_layer_alerts` has something to say about (all layers at once)."""
+    norms = stats.norms
+    weight, grad = norms[:, 0], norms[:, 2]
+    flagged = (
+        stats.nan_counts.any(axis=1)
+        | np.isinf(norms).any(axis=1)
+        | (grad > EXPLODING)
+        | (grad < VANISHING * np.maximum(weight, 1e-12))  # NaN (no gradient) flags nothing
+        | (stats.activations[:, 3] > MOSTLY_DEAD)
+        | (stats.activations[:, 4] > MOSTLY_SATURATED)
+    )
+    return np.flatnonzero(flagged).tolist()
 
 
 def _layer_alerts(step: int, name: str, stats: StepStats, index: int) -> list[Alert]:

@@ -28,6 +28,7 @@ from .hooks import model_lock, removing
 from .layers import check_model, resolve_layers
 from .training_bins import (
     BINS,
+    HostBins,
     histograms,
     histograms_cpu,
     histograms_host,
@@ -167,7 +168,9 @@ class StatsCollector:
         self._handles: list[Any] = []
         self._calls: list[tuple[int, int, list[torch.Tensor]]] = []  # layer, count, sums
         self._alive: list[torch.Tensor | None] = [None] * len(self.layers)
-        self._previous: list[torch.Tensor] | None = None
+        # The weights at arm(): a list of tensors, or one flat numpy copy for small CPU models.
+        self._previous: list[torch.Tensor] | np.ndarray | None = None
+        self._host_bins = HostBins()
         self._lock = model_lock(model)
         self.trainer: int | None = None
         """Ident of the thread that trains (None: not known yet). Another thread's forward made
@@ -182,8 +185,11 @@ class StatsCollector:
             self._handles.append(spec.module.register_forward_hook(self._hook(index, spec.kind)))
         weights = [w.detach() for w in self._weights if w is not None]
         if previous_weights and weights:
-            with torch.no_grad():
-                self._previous = list(torch._foreach_mul(weights, 1.0))  # one batched copy
+            if _host_sized(weights):
+                self._previous = np.concatenate([w.numpy().reshape(-1) for w in weights])
+            else:
+                with torch.no_grad():
+                    self._previous = list(torch._foreach_mul(weights, 1.0))  # one batched copy
 
     def disarm(self) -> None:
         with removing(self._handles):
@@ -200,16 +206,15 @@ class StatsCollector:
                 return  # a visual forward run between two training steps (lock hand-over)
             if not module.training and not torch.is_grad_enabled():
                 return  # an evaluation forward in the loop (eval mode, no autograd)
-            with torch.no_grad():
-                values = output.detach()
-                self._calls.append((index, values.numel(), _activation_sums(values, kind)))
-                if kind == "relu" and values.dim() > 1:
-                    # A unit is alive when it is positive for some sample: its max over the batch.
-                    peak = values.flatten(1).amax(dim=0)
-                    previous = self._alive[index]
-                    if previous is not None and previous.shape == peak.shape:
-                        peak = torch.maximum(previous, peak)
-                    self._alive[index] = peak
+            values = output.detach()  # nothing below is recorded by autograd
+            self._calls.append((index, values.numel(), _activation_sums(values, kind)))
+            peak = unit_peaks(values) if kind == "relu" and values.dim() > 1 else None
+            if peak is not None:
+                # A unit is alive when it is positive for some sample: its max over the batch.
+                previous = self._alive[index]
+                if previous is not None and previous.shape == peak.shape:
+                    peak = torch.maximum(previous, peak)
+                self._alive[index] = peak
 
         return hook
 
@@ -247,7 +252,7 @@ class StatsCollector:
         ):
             # Small CPU models: numpy does the same arithmetic with far less per-call overhead.
             arrays = [t.numpy() for _, t in tensors]
-            host = [*histograms_host(arrays), self._update_squares_host(weights)]
+            host = [*self._host_bins(arrays), self._update_squares_host(weights)]
             if reducer is None:
                 host += self._activation_parts_host()
             else:
@@ -290,25 +295,36 @@ class StatsCollector:
 
     def _update_squares(self, weights: list[tuple[int, torch.Tensor]]) -> torch.Tensor | None:
         """Sums of squares of each weight's change since :meth:`arm`, then of the weight then."""
+        tensors = [w for _, w in weights]
         previous = self._previous
+        if isinstance(previous, np.ndarray) and tensors:  # kept flat; the model moved since
+            flat = torch.from_numpy(previous).to(tensors[0].device)
+            previous = [p.view_as(t) for p, t in zip(flat.split([t.numel() for t in tensors]), tensors)]
         if not weights or previous is None or len(previous) != len(weights):
             return None
-        tensors = [w for _, w in weights]
-        if all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors + previous):
-            changes = list(torch._foreach_sub(tensors, previous))
-            return norm_squares(changes + previous)
+        if any(p.shape != t.shape for p, t in zip(previous, tensors, strict=True)):
+            return None
         changes = list(torch._foreach_sub(tensors, previous))
+        if all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors + previous):
+            return norm_squares(changes + previous)
         return sum_squares(changes + previous)
 
     def _update_squares_host(self, weights: list[tuple[int, torch.Tensor]]) -> np.ndarray | None:
+        """:meth:`_update_squares` for small CPU models, in float64 sums."""
         previous = self._previous
-        if not weights or previous is None or len(previous) != len(weights):
+        if not weights or previous is None:
             return None
-        changes = [
-            (w.numpy() - p.numpy()).reshape(-1) for (_, w), p in zip(weights, previous, strict=True)
-        ]
-        olds = [p.numpy().reshape(-1) for p in previous]
-        return np.array([float(np.dot(x, x)) for x in changes + olds])
+        current = np.concatenate([w.numpy().reshape(-1) for _, w in weights])
+        if not isinstance(previous, np.ndarray):
+            if len(previous) != len(weights):
+                return None
+            previous = np.concatenate([p.numpy().reshape(-1) for p in previous])
+        if previous.shape != current.shape:
+            return None
+        starts = np.concatenate([[0], np.cumsum([w.numel() for _, w in weights])[:-1]])
+        changes = np.add.reduceat(np.square(current - previous, dtype=np.float64), starts)
+        olds = np.add.reduceat(np.square(previous, dtype=np.float64), starts)
+        return np.concatenate([changes, olds])
 
     def _activation_parts_host(self) -> list[np.ndarray | None]:
         """:meth:`_activation_parts` for small CPU models, in numpy (one process)."""
@@ -335,9 +351,7 @@ class StatsCollector:
         sums = torch.zeros(n, 4, dtype=torch.float64, device=device)
         if self._calls:
             rows = torch.tensor([layer for layer, _, _ in self._calls], device=device)
-            values = torch.stack(
-                [torch.stack([*v, v[0].new_zeros(())][:3]) for _, _, v in self._calls]
-            ).double()
+            values = torch.stack([_sums_row(v) for _, _, v in self._calls]).double()
             values[:, 1] = values[:, 1] * values[:, 1]  # norms to sums of squares
             counts = torch.tensor([c for _, c, _ in self._calls], dtype=torch.float64)
             calls = torch.cat([values.to(device), counts.to(device)[:, None]], dim=1)
@@ -377,8 +391,50 @@ class StatsCollector:
         return result
 
 
+def _host_sized(tensors: list[torch.Tensor]) -> bool:
+    """Whether these tensors are few enough, and CPU float32, to be reduced with numpy."""
+    return (
+        all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors)
+        and sum(t.numel() for t in tensors) <= HOST_LIMIT
+    )
+
+
 def _present(tensors: list[Any]) -> list[tuple[int, torch.Tensor]]:
     return [(i, t.detach()) for i, t in enumerate(tensors) if t is not None]
+
+
+def _memory_order(values: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
+    """``values`` with dims 1.. permuted into memory order (contiguous: a view when it can be,
+    a copy otherwise), and the permutation of the unit dims that puts them back in order."""
+    if values.is_contiguous():
+        return values, list(range(values.dim() - 1))
+    if values.dim() == 4 and values.is_contiguous(memory_format=torch.channels_last):
+        return values.permute(0, 2, 3, 1), [2, 0, 1]
+    order = sorted(range(values.dim() - 1), key=lambda d: values.stride(d + 1), reverse=True)
+    ordered = values.permute(0, *(d + 1 for d in order))
+    if not ordered.is_contiguous():
+        return values.contiguous(), list(range(values.dim() - 1))
+    return ordered, sorted(range(len(order)), key=order.__getitem__)
+
+
+def unit_peaks(values: torch.Tensor) -> torch.Tensor:
+    """Each unit's largest value over the batch (dim 0), flat, units in row-major order.
+
+    The tensor is read in its memory order: a channels-last output (what a convolution gives
+    for a one-channel input) is reduced without a copy, then its units put back in order.
+    """
+    ordered, back = _memory_order(values)
+    peaks = ordered.reshape(values.shape[0], -1).amax(dim=0)
+    if ordered is values:
+        return peaks
+    return peaks.view(ordered.shape[1:]).permute(*back).reshape(-1)
+
+
+def _sums_row(sums: Any) -> torch.Tensor:
+    """One call's ``[sum, norm, saturated]`` as a tensor (0 saturated when not counted)."""
+    if isinstance(sums[0], torch.Tensor):
+        return torch.stack([*sums, sums[0].new_zeros(())][:3])
+    return torch.tensor([*sums, 0.0][:3], dtype=torch.float64)
 
 
 def _activation_sums(output: torch.Tensor, kind: str) -> list[torch.Tensor]:

@@ -31,6 +31,7 @@ from ..capture.training_log import RunHistory, pack, read_runs
 from ..capture.training_stats import BINS, QUANTITIES
 from .base import ModelWidget, load_bundle
 from .composite import CompositeView, forwarded
+from .deadlines import DEADLINES
 
 PUBLISH_INTERVAL = 0.1
 """Seconds between two view updates at most (about 10 a second)."""
@@ -185,8 +186,7 @@ class TrainingMonitor(CompositeView):
         self._sent = (0, 0)
         self._last_publish = 0.0
         self._last_figure = 0.0
-        self._timer: threading.Timer | None = None
-        self._timer_due = 0.0
+        self._timer_due = 0.0  # when the pending deadline (DEADLINES) comes, if one is pending
         self._queued = False
         self._lock = threading.RLock()
         self._thread: threading.Thread | None = None
@@ -228,7 +228,10 @@ class TrainingMonitor(CompositeView):
         now = time.monotonic()
         if now - self._last_publish >= PUBLISH_INTERVAL:
             self._request_publish()
-        elif self._timer is None or self._timer_due > self._last_publish + PUBLISH_INTERVAL + 1e-3:
+        elif (
+            not DEADLINES.pending(self)
+            or self._timer_due > self._last_publish + PUBLISH_INTERVAL + 1e-3
+        ):
             # No timer soon enough yet (the common case has one: then nothing to do here).
             self._publish_later(self._last_publish + PUBLISH_INTERVAL - now)
         if self._model_lock is not None:
@@ -304,9 +307,7 @@ class TrainingMonitor(CompositeView):
         thread = getattr(self, "_thread", None)  # absent when construction failed
         if thread is not None and thread.is_alive():
             raise RuntimeError("training is still running in the background; wait() first")
-        timer = getattr(self, "_timer", None)
-        if timer is not None:
-            timer.cancel()
+        DEADLINES.cancel(self)
         if self._recorder is not None:
             self._recorder.close()
         self._model = None
@@ -356,19 +357,18 @@ class TrainingMonitor(CompositeView):
         (the final step of a loop in the main thread is shown once the cell ends)."""
         with self._lock:
             due = time.monotonic() + max(delay, 0.0)
-            if self._timer is not None and self._timer.is_alive():
-                if self._timer_due <= due + 0.001:
-                    return  # the pending timer comes soon enough
-                self._timer.cancel()  # a later one (the figure's): this one goes first
-            self._timer_due = due
-            self._timer = threading.Timer(max(delay, 0.0), lambda: self._on_loop(self._publish_due))
-            self._timer.daemon = True
-            self._timer.start()
+            if DEADLINES.pending(self) and self._timer_due <= due + 0.001:
+                return  # the pending deadline comes soon enough
+            self._timer_due = due  # replaces a later one (the figure's): this one goes first
+            DEADLINES.set(self, delay, "_deadline")
+
+    def _deadline(self) -> None:
+        """The deadline thread's call: publish on the widgets' thread."""
+        self._on_loop(self._publish_due)
 
     def _publish_due(self) -> None:
         """The timer's publish; put off when a step published since the timer was set."""
         with self._lock:
-            self._timer = None  # this timer is done (it may still be the running thread)
             wait = self._last_publish + PUBLISH_INTERVAL - time.monotonic()
         if wait > 0.001:
             self._publish_later(wait)
@@ -403,7 +403,7 @@ class TrainingMonitor(CompositeView):
             if force or self._last_publish - self._last_figure >= FIGURE_INTERVAL:
                 self._last_figure = self._last_publish
                 self._update_figure()
-            elif self._timer is None or not self._timer.is_alive():
+            elif not DEADLINES.pending(self):
                 self._publish_later(FIGURE_INTERVAL)
 
     # -- the loss figure --
