@@ -3,10 +3,14 @@
 SummaryWriter.add_histogram of every parameter and gradient every 10 steps.
 
 Each candidate trains its own copy of the model (same initial weights, same batches, its own
-optimizer): the monitor's hooks and kept weights must not touch the others. A timed call is one
-block of ``every`` steps, so that every block holds exactly one sampled step; the blocks of all
-candidates are interleaved in a shuffled order (common.interleaved). Two unmonitored copies are
-timed, the second as the noise floor of comparing two copies.
+optimizer): the monitor's hooks and kept weights must not touch the others. Steps are timed in
+blocks of ``every``, so that every block holds exactly one sampled step. A candidate trains for a
+turn of ``--stretch`` blocks in a row (about half a second on the small models), and the turns of
+all candidates are interleaved in a shuffled order (common.interleaved). Turns, not single blocks:
+the monitor publishes at most ten times a second of wall time, and a block of 25 ms between three
+other candidates' blocks would see a publish nearly every block, four times as often per step as
+in a real run, where the loop trains all the time. Two unmonitored copies are timed, the second as
+the noise floor of comparing two copies.
 
 TensorBoard is not a dependency: install it outside the repository, for example
 ``pip install --no-deps --target DIR tensorboard protobuf absl-py``, and pass ``--tensorboard-path
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import os
 import statistics
 import sys
@@ -125,6 +130,11 @@ class Trainer:
         self.loss_function = nn.CrossEntropyLoss()
         self.step = 0
         self.by_position: list[list[float]] = [[] for _ in range(EVERY)]
+
+    def blocks(self, count: int) -> None:
+        """``count`` blocks in a row: a turn of this candidate (see ``--stretch``)."""
+        for _ in range(count):
+            self.block()
 
     def block(self) -> None:
         for position in range(EVERY):
@@ -240,7 +250,9 @@ def message_rate(model: nn.Module, batches: list, optimizer: Any, seconds: float
 # -- the timing run --
 
 
-def time_task(task: Task, tensorboard: str | None, log_dir: str, warmup: int) -> dict:
+def time_task(
+    task: Task, tensorboard: str | None, log_dir: str, warmup: int, stretch: int = 1
+) -> dict:
     monitors: list[Any] = []
     trainers: dict[str, Trainer] = {"plain": Trainer(task, None), "plain_b": Trainer(task, None)}
 
@@ -259,13 +271,20 @@ def time_task(task: Task, tensorboard: str | None, log_dir: str, warmup: int) ->
         trainer.after = tensorboard_after(writer, trainer.model)
         trainers["tensorboard"] = trainer
     with MessageCounter():  # so that the monitors' sends cost what counting costs, as in a kernel
-        times = interleaved({n: t.block for n, t in trainers.items()}, task.reps, warmup)
+        turns = {n: functools.partial(t.blocks, stretch) for n, t in trainers.items()}
+        times = interleaved(turns, max(1, task.reps // stretch), warmup)
+    warmup *= stretch  # in blocks from here on
     for monitor in monitors:
         monitor.close()
     if writer is not None:
         writer.close()
     base = times["plain"]["median_s"]
-    result: dict[str, Any] = {"model": task.label, "blocks": task.reps, "candidates": {}}
+    result: dict[str, Any] = {
+        "model": task.label,
+        "blocks": task.reps,
+        "blocks_per_turn": stretch,
+        "candidates": {},
+    }
     plain_steps = [t for times_ in trainers["plain"].by_position for t in times_[warmup:]]
     plain_step = statistics.median(plain_steps)
     plain_amortized = amortized(trainers["plain"], warmup)
@@ -318,6 +337,12 @@ def main() -> dict:
     parser.add_argument("--resnet-batch", type=int, default=4)
     parser.add_argument("--resnet-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--stretch",
+        type=int,
+        default=20,
+        help="blocks a candidate trains in a row, digits CNN and MLP (the ResNet: 1)",
+    )
     parser.add_argument("--message-seconds", type=float, default=5.0)
     parser.add_argument("--tensorboard-path", default=os.environ.get("MV_TENSORBOARD_PATH"))
     parser.add_argument("--only", choices=["digits", "mlp", "resnet", "messages"], nargs="*")
@@ -335,7 +360,8 @@ def main() -> dict:
             if key in chosen:
                 task = make()
                 warmup = 5 if key != "resnet" else 1
-                results[key] = time_task(task, args.tensorboard_path, log_dir, warmup)
+                stretch = args.stretch if key != "resnet" else 1
+                results[key] = time_task(task, args.tensorboard_path, log_dir, warmup, stretch)
                 report(results[key])
     if "messages" in chosen:
         results["messages"] = messages(args.message_seconds)

@@ -5,6 +5,7 @@ models) or in numpy (small CPU models) — the same counts every way.
 
 from __future__ import annotations
 
+import math
 import threading
 from typing import Any
 
@@ -81,50 +82,71 @@ def histograms_host(arrays: list[np.ndarray]) -> list[np.ndarray | None]:
 class HostBins:
     """:func:`histograms_host` for tensors of the same sizes at every call (a model's parameters
     and gradients, sample after sample): the layout and a buffer are kept, and finite float32
-    values take a shorter path, without the per-value row gathers. The same counts, scales and
-    sums of squares; anything else (empty tensors, other dtypes, a NaN or Inf) goes to
-    :func:`histograms_host`."""
+    CPU tensors take a shorter path, without the per-value row gathers. The same counts,
+    scales and sums of squares; anything else (empty tensors, other dtypes, a NaN or Inf) goes
+    to :func:`histograms_host`."""
 
     def __init__(self) -> None:
         self._sizes: tuple[int, ...] = ()
         self._values = np.zeros(0, dtype=np.float32)
+        self._buffer = torch.from_numpy(self._values)
         self._position = np.zeros(0, dtype=np.float32)
         self._starts = np.zeros(0, dtype=np.intp)
         self._offsets = np.zeros(0, dtype=np.float32)
+        self._exponents: list[int] = []
+        self._factors = np.zeros(0, dtype=np.float32)
+        self._filled = False
 
-    def __call__(self, arrays: list[np.ndarray]) -> list[np.ndarray | None]:
-        if not arrays or any(a.dtype != np.float32 or a.size == 0 for a in arrays):
-            return histograms_host(arrays)
-        sizes = tuple(a.size for a in arrays)
+    def __call__(self, tensors: list[torch.Tensor]) -> list[np.ndarray | None]:
+        self._filled = False
+        if not tensors or any(
+            t.dtype != torch.float32 or t.device.type != "cpu" or t.numel() == 0 for t in tensors
+        ):
+            return histograms_host([t.detach().numpy() for t in tensors])
+        sizes = tuple(t.numel() for t in tensors)
         if sizes != self._sizes:
             self._lay_out(sizes)
         values, position, starts = self._values, self._position, self._starts
-        np.concatenate([a.reshape(-1) for a in arrays], out=values)
+        torch.cat([t.detach().reshape(-1) for t in tensors], out=self._buffer)
+        self._filled = True
         largest = np.maximum(np.maximum.reduceat(values, starts), -np.minimum.reduceat(values, starts))
-        if not np.isfinite(largest).all():  # NaN propagates through the extremes
-            return histograms_host(arrays)
-        largest[largest == 0] = 1.0
-        scales = np.exp2(np.ceil(np.log2(largest))).astype(np.float32)
-        scales[scales < largest] *= 2  # as in histograms: log2 can round down at a power of two
-        factors = np.float32(BINS / 2) / scales
-        np.multiply(values, np.repeat(factors, sizes), out=position)  # exact: powers of two
-        # Every value is within its scale, so position is in [-BINS/2, BINS/2]; the minimum puts
-        # +scale in the last bin (closed, as numpy's), the offsets move each row to its own slots.
+        # largest = m * 2^e with m in [0.5, 1): the scale is 2^e, or 2^(e - 1) when m is 0.5
+        # (a power of two already); 1 for a tensor of zeros (m = e = 0).
+        exponents = []
+        for value in largest.tolist():
+            if not math.isfinite(value):  # NaN propagates through the extremes
+                return histograms_host([t.detach().numpy() for t in tensors])
+            mantissa, exponent = math.frexp(value)
+            exponents.append(exponent - (mantissa == 0.5))
+        if exponents != self._exponents:  # the scales often stay from one sample to the next
+            self._exponents = exponents
+            factors = np.array([math.ldexp(BINS / 2, -e) for e in exponents], dtype=np.float32)
+            self._factors = np.repeat(factors, sizes)
+        np.multiply(values, self._factors, out=position)  # exact: powers of two
+        # Every value is within its scale, so position is in [-BINS/2, BINS/2]; the offsets move
+        # each row to its own slots. A value at +scale lands in the slot above the bins: it is
+        # added to the last bin below (closed, as numpy's).
         np.floor(position, out=position)
-        np.minimum(position, np.float32(BINS / 2 - 1), out=position)
         np.add(position, self._offsets, out=position)  # small whole numbers: exact in float32
         counts = np.bincount(position.astype(np.intp), minlength=len(sizes) * (BINS + 3))
+        counts = counts.reshape(len(sizes), BINS + 3).astype(np.float64)
+        counts[:, BINS] += counts[:, BINS + 1]
+        counts[:, BINS + 1] = 0
         squares = np.add.reduceat(np.square(values, dtype=np.float64), starts)
-        return [
-            counts.reshape(len(sizes), BINS + 3).astype(np.float64),
-            scales.astype(np.float64),
-            squares,
-        ]
+        scales = np.array([math.ldexp(1.0, e) for e in exponents])
+        return [counts, scales, squares]
+
+    def leading(self, count: int) -> np.ndarray | None:
+        """The first ``count`` values of the last call's tensors, flat (None when that call did
+        not take the short path): the weights, for the update ratio, without another copy."""
+        return self._values[:count] if self._filled and count <= self._values.size else None
 
     def _lay_out(self, sizes: tuple[int, ...]) -> None:
         total = sum(sizes)
         self._sizes = sizes
         self._values = np.empty(total, dtype=np.float32)
+        self._buffer = torch.from_numpy(self._values)
+        self._exponents = []
         self._position = np.empty(total, dtype=np.float32)
         self._starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.intp)
         rows = np.arange(len(sizes), dtype=np.float32) * (BINS + 3) + (BINS / 2 + 1)

@@ -16,6 +16,7 @@ one copy.
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -167,6 +168,7 @@ class StatsCollector:
         self._biases = [s.bias for s in self.layers]
         self._handles: list[Any] = []
         self._calls: list[tuple[int, int, list[torch.Tensor]]] = []  # layer, count, sums
+        # Per ReLU layer: each unit's sum over the sampled batch (0: the unit never fired).
         self._alive: list[torch.Tensor | None] = [None] * len(self.layers)
         # The weights at arm(): a list of tensors, or one flat numpy copy for small CPU models.
         self._previous: list[torch.Tensor] | np.ndarray | None = None
@@ -202,19 +204,23 @@ class StatsCollector:
         def hook(module: nn.Module, args: Any, output: Any) -> None:
             if not isinstance(output, torch.Tensor) or not output.is_floating_point():
                 return
-            if self._lock.held() and self.trainer not in (None, threading.get_ident()):
+            if self.trainer not in (None, threading.get_ident()) and self._lock.held():
                 return  # a visual forward run between two training steps (lock hand-over)
             if not module.training and not torch.is_grad_enabled():
                 return  # an evaluation forward in the loop (eval mode, no autograd)
             values = output.detach()  # nothing below is recorded by autograd
-            self._calls.append((index, values.numel(), _activation_sums(values, kind)))
-            peak = unit_peaks(values) if kind == "relu" and values.dim() > 1 else None
-            if peak is not None:
-                # A unit is alive when it is positive for some sample: its max over the batch.
-                previous = self._alive[index]
-                if previous is not None and previous.shape == peak.shape:
-                    peak = torch.maximum(previous, peak)
-                self._alive[index] = peak
+            if kind != "relu" or values.dim() < 2:
+                self._calls.append((index, values.numel(), _activation_sums(values, kind)))
+                return
+            # ReLU outputs are >= 0: a unit is dead (positive for no sample) when its sum over
+            # the batch is 0, and the layer's sum is the sum of its units' (a pass less).
+            units = unit_sums(values)
+            norm = torch.linalg.vector_norm(values)
+            self._calls.append((index, values.numel(), [units.sum(), norm]))
+            previous = self._alive[index]
+            if previous is not None and previous.shape == units.shape:
+                units = previous + units
+            self._alive[index] = units
 
         return hook
 
@@ -251,8 +257,8 @@ class StatsCollector:
             and sum(t.numel() for _, t in tensors) <= HOST_LIMIT
         ):
             # Small CPU models: numpy does the same arithmetic with far less per-call overhead.
-            arrays = [t.numpy() for _, t in tensors]
-            host = [*self._host_bins(arrays), self._update_squares_host(weights)]
+            # The weights come first: the bins' buffer holds them for the update ratio.
+            host = [*self._host_bins([t for _, t in tensors]), self._update_squares_host(weights)]
             if reducer is None:
                 host += self._activation_parts_host()
             else:
@@ -268,27 +274,30 @@ class StatsCollector:
             host = to_host([*binned, updates, activations, dead], device)
         counts_host, scales_host, squares_host, update_host, act_host, dead_host = host
 
-        counts = np.zeros((4 * n, BINS + 3))
-        scales = np.full(4 * n, np.nan)
-        norms = np.full(4 * n, np.nan)
+        # Row r of the passes is quantity r // n of layer r % n: index (r % n) * 4 + r // n of
+        # the [layers, 4] tables.
+        where = [(r % n) * 4 + r // n for r, _ in tensors]
+        counts = np.zeros((n * 4, BINS), dtype=np.int64)
+        nan_counts = np.zeros(n * 4, dtype=np.int64)
+        scales = np.full(n * 4, np.nan)
+        norms = np.full(n * 4, np.nan)
         if tensors:
             assert counts_host is not None and scales_host is not None
             assert squares_host is not None
-            rows = [r for r, _ in tensors]
-            counts[rows] = counts_host
-            scales[rows] = scales_host
-            norms[rows] = np.sqrt(squares_host)
+            counts[where] = counts_host[:, 1 : BINS + 1]
+            nan_counts[where] = counts_host[:, BINS + 2]
+            scales[where] = scales_host
+            norms[where] = np.sqrt(squares_host)
         update_norms = np.full((n, 2), np.nan)
         if update_host is not None:
             rows = [i for i, _ in weights]
             update_norms[rows] = np.sqrt(update_host.reshape(2, len(rows)).T)
-        by_layer = counts.reshape(4, n, BINS + 3).transpose(1, 0, 2)
         return StepStats(
             step=step,
-            counts=by_layer[:, :, 1 : BINS + 1].astype(np.int64),
-            scales=scales.reshape(4, n).T.copy(),
-            nan_counts=by_layer[:, :, BINS + 2].astype(np.int64),
-            norms=norms.reshape(4, n).T.copy(),
+            counts=counts.reshape(n, 4, BINS),
+            scales=scales.reshape(n, 4),
+            nan_counts=nan_counts.reshape(n, 4),
+            norms=norms.reshape(n, 4),
             update_norms=update_norms,
             activations=self._activation_table(act_host, dead_host),
         )
@@ -314,7 +323,9 @@ class StatsCollector:
         previous = self._previous
         if not weights or previous is None:
             return None
-        current = np.concatenate([w.numpy().reshape(-1) for _, w in weights])
+        current = self._host_bins.leading(sum(w.numel() for _, w in weights))
+        if current is None:
+            current = np.concatenate([w.numpy().reshape(-1) for _, w in weights])
         if not isinstance(previous, np.ndarray):
             if len(previous) != len(weights):
                 return None
@@ -358,7 +369,7 @@ class StatsCollector:
             sums = sums.index_add_(0, rows, calls)
         relu = [(i, a) for i, a in enumerate(self._alive) if a is not None]
         self._relu_layout = [(i, int(a.numel())) for i, a in relu]
-        peaks = torch.cat([a.to(device).float() for _, a in relu]) if relu else None
+        peaks = torch.cat([a.reshape(-1).to(device).float() for _, a in relu]) if relu else None
         if reducer is not None:
             sums = reducer.sum(sums)
             if peaks is not None:
@@ -374,21 +385,23 @@ class StatsCollector:
     def _activation_table(self, sums: np.ndarray | None, dead: np.ndarray | None) -> np.ndarray:
         """``[layers, 5]``: count, mean, std, dead fraction, saturated fraction (NaN: not seen)."""
         n = len(self.layers)
-        table = np.zeros((n, 4)) if sums is None else sums.reshape(n, 4)
-        count = table[:, 3]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            mean = table[:, 0] / count
-            std = np.sqrt(np.maximum(table[:, 1] / count - mean * mean, 0.0))
-            saturated = table[:, 2] / count
-        saturating = np.array([spec.kind in ("sigmoid", "tanh") for spec in self.layers])
-        saturated = np.where(saturating, saturated, np.nan)
-        dead_fraction = np.full(n, np.nan)
+        table = [[0.0] * 4] * n if sums is None else sums.reshape(n, 4).tolist()
+        dead_fraction = [math.nan] * n
         if dead is not None:
-            for (row, units), count_dead in zip(self._relu_layout, dead, strict=True):
+            for (row, units), count_dead in zip(self._relu_layout, dead.tolist(), strict=True):
                 dead_fraction[row] = count_dead / units
-        result = np.stack([count, mean, std, dead_fraction, saturated], axis=1)
-        result[count == 0] = np.nan
-        return result
+        rows = []
+        for spec, (total, squares, saturated, count), dead_part in zip(
+            self.layers, table, dead_fraction, strict=True
+        ):
+            if count == 0:
+                rows.append([math.nan] * 5)
+                continue
+            mean = total / count
+            std = math.sqrt(max(squares / count - mean * mean, 0.0))
+            saturated = saturated / count if spec.kind in ("sigmoid", "tanh") else math.nan
+            rows.append([count, mean, std, dead_part, saturated])
+        return np.array(rows, dtype=np.float64).reshape(n, 5)
 
 
 def _host_sized(tensors: list[torch.Tensor]) -> bool:
@@ -417,17 +430,17 @@ def _memory_order(values: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
     return ordered, sorted(range(len(order)), key=order.__getitem__)
 
 
-def unit_peaks(values: torch.Tensor) -> torch.Tensor:
-    """Each unit's largest value over the batch (dim 0), flat, units in row-major order.
+def unit_sums(values: torch.Tensor) -> torch.Tensor:
+    """Each unit's sum over the batch (dim 0), in the shape of one sample.
 
     The tensor is read in its memory order: a channels-last output (what a convolution gives
     for a one-channel input) is reduced without a copy, then its units put back in order.
     """
     ordered, back = _memory_order(values)
-    peaks = ordered.reshape(values.shape[0], -1).amax(dim=0)
+    sums = ordered.reshape(values.shape[0], -1).sum(dim=0)
     if ordered is values:
-        return peaks
-    return peaks.view(ordered.shape[1:]).permute(*back).reshape(-1)
+        return sums.view(values.shape[1:])
+    return sums.view(ordered.shape[1:]).permute(*back)  # a view: no copy
 
 
 def _sums_row(sums: Any) -> torch.Tensor:

@@ -209,6 +209,7 @@ class TrainingMonitor(CompositeView):
                 self._recorder.close()  # its hooks for step 0 are on the model already
             raise
         core._on_sync = self._resync
+        self._curves = [Curve() for _ in self._histories]
         self._figure, self._lines = self._loss_figure()
         super().__init__(core, [self._figure])
         self.add_class("mvz-training-monitor")
@@ -431,13 +432,8 @@ class TrainingMonitor(CompositeView):
         return figure, lines
 
     def _update_figure(self) -> None:
-        for history, line in zip(self._histories, self._lines, strict=True):
-            steps = np.asarray(history.steps, dtype=np.float64)
-            losses = np.asarray(history.losses, dtype=np.float64)
-            # Non-finite losses are left out of the curve (they are alerts; bqplot cannot place a
-            # line's label at a NaN end point and logs an error in the browser).
-            finite = np.isfinite(losses)
-            steps, losses = steps[finite], losses[finite]
+        for history, line, curve in zip(self._histories, self._lines, self._curves, strict=True):
+            steps, losses = curve.update(history)
             keep = thinned(len(steps), MAX_CURVE_POINTS)
             with line.hold_sync():
                 line.x = steps[keep]
@@ -455,6 +451,39 @@ class TrainingMonitor(CompositeView):
             "live": index == 0 and not history.finished,
             "finished": history.finished,
         }
+
+
+class Curve:
+    """A run's finite losses and their steps as arrays, extended by the steps recorded since the
+    last update: a long run's curve costs what its new steps cost, not its whole history.
+
+    Non-finite losses are left out (they are alerts; bqplot cannot place a line's label at a NaN
+    end point and logs an error in the browser).
+    """
+
+    def __init__(self) -> None:
+        self._steps = np.zeros(1024)
+        self._losses = np.zeros(1024)
+        self._size = 0
+        self._read = 0  # steps of the history taken so far
+
+    def update(self, history: RunHistory) -> tuple[np.ndarray, np.ndarray]:
+        if len(history.steps) < self._read:  # a history that was reset
+            self._size = self._read = 0
+        steps = np.asarray(history.steps[self._read :], dtype=np.float64)
+        losses = np.asarray(history.losses[self._read :], dtype=np.float64)
+        self._read += len(steps)
+        finite = np.isfinite(losses)
+        steps, losses = steps[finite], losses[finite]
+        end = self._size + len(steps)
+        if end > len(self._steps):
+            capacity = max(end, 2 * len(self._steps))
+            self._steps = np.resize(self._steps, capacity)
+            self._losses = np.resize(self._losses, capacity)
+        self._steps[self._size : end] = steps
+        self._losses[self._size : end] = losses
+        self._size = end
+        return self._steps[:end], self._losses[:end]
 
 
 def thinned(count: int, limit: int) -> np.ndarray:
