@@ -137,8 +137,8 @@ class HostBins:
         return [counts, scales, squares]
 
     def leading(self, count: int) -> np.ndarray | None:
-        """The first ``count`` values of the last call's tensors, flat (None when that call did
-        not take the short path): the weights, for the update ratio, without another copy."""
+        """The first ``count`` values of the last call's tensors, flat (None when they were not
+        copied into the kept buffer): the weights, for the update ratio, without another copy."""
         return self._values[:count] if self._filled and count <= self._values.size else None
 
     def _lay_out(self, sizes: tuple[int, ...]) -> None:

@@ -312,3 +312,42 @@ def test_bad_arguments_say_what_is_valid():
         monitor.step(1.0, accuracy="high")
     monitor.close()
     assert hook_count(model) == 0
+
+
+def test_publishing_while_training_starts_no_thread_per_update():
+    model = make_model()
+    before = {thread.ident for thread in threading.enumerate()}
+    monitor = mv.TrainingMonitor(model, every=50)
+    front = FrontEnd(monitor.core)
+    data = batches(4)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    seen: dict[int | None, str] = {}
+    started = time.monotonic()
+    steps = 0
+    while time.monotonic() - started < 0.8:
+        x, y = data[steps % 4]
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        optimizer.step()
+        monitor.step(loss=1.0)
+        steps += 1
+        time.sleep(0.002)
+        seen.update((t.ident, t.name) for t in threading.enumerate() if t.ident not in before)
+    time.sleep(3 * training_monitor.PUBLISH_INTERVAL)
+    assert len(history_messages(front)) >= 4  # several updates went out...
+    assert set(seen.values()) <= {"modelviz-deadlines"}  # ...all from the one deadline thread
+    monitor.close()
+
+
+def test_the_loss_curve_is_extended_with_the_steps_since_its_last_update():
+    history = training_monitor.RunHistory("run", 10, [])
+    curve = training_monitor.Curve()
+    for chunk in range(4):
+        for step in range(chunk * 900, (chunk + 1) * 900):
+            loss = float("nan") if step % 97 == 0 else 1.0 / (step + 1)
+            history.add_step(step, 0.0, loss, {})
+        steps, losses = curve.update(history)
+        everything = np.asarray(history.losses)
+        finite = np.isfinite(everything)
+        np.testing.assert_array_equal(steps, np.asarray(history.steps, dtype=float)[finite])
+        np.testing.assert_array_equal(losses, everything[finite])

@@ -12,7 +12,14 @@ from torch import nn
 
 from modelviz_widgets.capture import training_stats
 from modelviz_widgets.capture.training import Recorder
-from modelviz_widgets.capture.training_stats import BINS, QUANTITIES, StatsCollector, edges
+from modelviz_widgets.capture.training_bins import HostBins
+from modelviz_widgets.capture.training_stats import (
+    BINS,
+    QUANTITIES,
+    StatsCollector,
+    edges,
+    unit_sums,
+)
 
 from ._support import SmallCNN
 
@@ -335,3 +342,47 @@ def test_vanishing_gradients_of_a_deep_sigmoid_net_are_alerted():
     vanishing = {a.layer for a in alerts if a.kind == "vanishing"}
     names = recorder.layer_names
     assert vanishing and vanishing == {names[i] for i in range(len(names)) if ratio[i] < 1e-7}
+
+
+@pytest.mark.parametrize("case", list(EDGE_CASES))
+def test_the_kept_layout_bins_as_numpy_histogram(case):
+    values = np.array(EDGE_CASES[case], dtype=np.float32)
+    others = [np.linspace(-3, 5, 17, dtype=np.float32), np.full(4, 2.0**-40, dtype=np.float32)]
+    bins = HostBins()
+    for call in range(3):  # later calls reuse the layout, the buffer and the factors
+        arrays = [values * 2.0**call, *others]
+        counts, scales, squares = bins([torch.from_numpy(a) for a in arrays])
+        assert bins.leading(values.size) is not None  # the short path was taken
+        for row, array in enumerate(arrays):
+            largest = np.abs(array).max()
+            assert largest <= scales[row] and (largest == 0 or scales[row] / 2 < largest)
+            expected, _ = np.histogram(array, edges(scales[row]))
+            np.testing.assert_array_equal(counts[row, 1 : BINS + 1], expected, err_msg=case)
+            assert counts[row].sum() == array.size
+            reference = np.linalg.norm(array.astype(np.float64))
+            np.testing.assert_allclose(np.sqrt(squares[row]), reference, rtol=1e-12)
+
+
+def test_the_kept_layout_hands_a_nan_to_the_general_path():
+    bins = HostBins()
+    array = np.array([1.0, np.nan, -0.5, np.inf], dtype=np.float32)
+    counts, scales, _ = bins([torch.from_numpy(array)])
+    assert counts[0, BINS + 2] == 1 and scales[0] == 1.0  # the NaN counted apart, Inf above
+    expected, _ = np.histogram(array[~np.isnan(array)], edges(1.0))
+    np.testing.assert_array_equal(counts[0, 1 : BINS + 1], expected)
+
+
+@pytest.mark.parametrize(
+    "layout", ["contiguous", "channels_last", "permuted", "strided"]
+)
+def test_unit_sums_follow_the_units_whatever_the_memory_layout(layout):
+    values = torch.randn(6, 3, 4, 5)
+    if layout == "channels_last":
+        values = values.contiguous(memory_format=torch.channels_last)
+    elif layout == "permuted":
+        values = torch.randn(6, 4, 5, 3).permute(0, 3, 1, 2)
+    elif layout == "strided":
+        values = torch.randn(6, 3, 8, 5)[:, :, ::2]
+    np.testing.assert_allclose(
+        unit_sums(values).numpy(), values.double().sum(dim=0).numpy(), rtol=1e-5, atol=1e-6
+    )
