@@ -150,7 +150,7 @@ class Recorder:
         when = time.time()
         value = float("nan") if loss is None else as_number(loss)
         given = loss is not None
-        numbers = {name: as_number(v) for name, v in metrics.items()}
+        numbers = {name: as_number(v) for name, v in metrics.items()} if metrics else {}
         stats = None
         alerts: list[Alert] = []
         if self.world > 1:
@@ -160,7 +160,8 @@ class Recorder:
         else:
             if step % self.every == 0:
                 stats = self.collector.collect(step)
-            alerts = self._alerts(step, value, stats, given)
+            if stats is not None or (given and not math.isfinite(value)):
+                alerts = self._alerts(step, value, stats, given)
             self._keep(step, when, value, numbers, stats, alerts)
         if (step + 1) % self.every == 0:
             self.collector.arm()  # hooks for the next step's forward; the weights before it
@@ -236,18 +237,24 @@ _recorders: weakref.WeakKeyDictionary[nn.Module, weakref.ref[Recorder]] = (
 
 
 def _flagged_layers(stats: StepStats) -> list[int]:
-    """The layers :func:`_layer_alerts` has something to say about (all layers at once)."""
-    norms = stats.norms
-    weight, grad = norms[:, 0], norms[:, 2]
-    flagged = (
-        stats.nan_counts.any(axis=1)
-        | np.isinf(norms).any(axis=1)
-        | (grad > EXPLODING)
-        | (grad < VANISHING * np.maximum(weight, 1e-12))  # NaN (no gradient) flags nothing
-        | (stats.activations[:, 3] > MOSTLY_DEAD)
-        | (stats.activations[:, 4] > MOSTLY_SATURATED)
-    )
-    return np.flatnonzero(flagged).tolist()
+    """The layers :func:`_layer_alerts` has something to say about (a first look at all)."""
+    flagged = []
+    nan = (stats.nan_counts.sum(axis=1) > 0).tolist()
+    for index, (norms, activations) in enumerate(
+        zip(stats.norms.tolist(), stats.activations[:, 3:].tolist(), strict=True)
+    ):
+        weight, grad = norms[0], norms[2]
+        dead, saturated = activations
+        if (
+            nan[index]
+            or any(math.isinf(value) for value in norms)
+            or grad > EXPLODING
+            or grad < VANISHING * max(weight, 1e-12)  # False for NaN: no gradient, no alert
+            or dead > MOSTLY_DEAD
+            or saturated > MOSTLY_SATURATED
+        ):
+            flagged.append(index)
+    return flagged
 
 
 def _layer_alerts(step: int, name: str, stats: StepStats, index: int) -> list[Alert]:

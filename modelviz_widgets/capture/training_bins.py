@@ -109,7 +109,8 @@ class HostBins:
         values, position, starts = self._values, self._position, self._starts
         torch.cat([t.detach().reshape(-1) for t in tensors], out=self._buffer)
         self._filled = True
-        largest = np.maximum(np.maximum.reduceat(values, starts), -np.minimum.reduceat(values, starts))
+        high, low = np.maximum.reduceat(values, starts), np.minimum.reduceat(values, starts)
+        largest = np.maximum(high, -low)
         # largest = m * 2^e with m in [0.5, 1): the scale is 2^e, or 2^(e - 1) when m is 0.5
         # (a power of two already); 1 for a tensor of zeros (m = e = 0).
         exponents = []

@@ -32,7 +32,6 @@ from .training_bins import (
     HostBins,
     histograms,
     histograms_cpu,
-    histograms_host,
     norm_squares,
     row_offsets,
     sum_squares,
@@ -173,6 +172,18 @@ class StatsCollector:
         # The weights at arm(): a list of tensors, or one flat numpy copy for small CPU models.
         self._previous: list[torch.Tensor] | np.ndarray | None = None
         self._host_bins = HostBins()
+        self._previous_buffer = torch.empty(0)
+        self._weight_list = [w for w in self._weights if w is not None]
+        self._weight_rows = [(i, w) for i, w in enumerate(self._weights) if w is not None]
+        sizes = [w.numel() for w in self._weight_list]
+        self._weight_starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.intp)
+        self._parameter_rows = [
+            (column * len(self.layers) + i, p)
+            for column, group in enumerate((self._weights, self._biases))
+            for i, p in enumerate(group)
+            if p is not None
+        ]
+        self._hooks = [self._hook(index, spec.kind) for index, spec in enumerate(self.layers)]
         self._lock = model_lock(model)
         self.trainer: int | None = None
         """Ident of the thread that trains (None: not known yet). Another thread's forward made
@@ -183,19 +194,26 @@ class StatsCollector:
     def arm(self, previous_weights: bool = True) -> None:
         """Attach the activation hooks for the next forward; keep the weights as they are."""
         self.disarm()
-        for index, spec in enumerate(self.layers):
-            self._handles.append(spec.module.register_forward_hook(self._hook(index, spec.kind)))
-        weights = [w.detach() for w in self._weights if w is not None]
+        self._handles = [
+            spec.module.register_forward_hook(hook)
+            for spec, hook in zip(self.layers, self._hooks, strict=True)
+        ]
+        weights = self._weight_list
         if previous_weights and weights:
-            if _host_sized(weights):
-                self._previous = np.concatenate([w.numpy().reshape(-1) for w in weights])
-            else:
-                with torch.no_grad():
+            with torch.no_grad():
+                if _host_sized(weights):  # one flat copy, into the buffer kept for it
+                    total = sum(w.numel() for w in weights)
+                    if self._previous_buffer.numel() != total:
+                        self._previous_buffer = torch.empty(total)
+                    torch.cat([w.reshape(-1) for w in weights], out=self._previous_buffer)
+                    self._previous = self._previous_buffer.numpy()
+                else:
                     self._previous = list(torch._foreach_mul(weights, 1.0))  # one batched copy
 
     def disarm(self) -> None:
-        with removing(self._handles):
-            pass
+        if self._handles:
+            with removing(self._handles):
+                pass
         self._handles = []
         self._calls = []
         self._alive = [None] * len(self.layers)
@@ -236,16 +254,14 @@ class StatsCollector:
 
     def _collect(self, step: int, reducer: Reducer | None) -> StepStats:
         n = len(self.layers)
-        weights = _present(self._weights)
-        # Row r of the histogram pass is quantity r // n of layer r % n.
-        tensors: list[tuple[int, torch.Tensor]] = []
-        for column, group in enumerate((self._weights, self._biases)):
-            for i, p in _present(group):
-                tensors.append((column * n + i, p))
-        for column, group in enumerate((self._weights, self._biases)):
-            for i, parameter in enumerate(group):
-                if parameter is not None and parameter.grad is not None:
-                    tensors.append(((2 + column) * n + i, parameter.grad.detach()))
+        weights = self._weight_rows
+        # Row r of the histogram pass is quantity r // n of layer r % n: the weights and biases
+        # first, then the gradients there are.
+        tensors = self._parameter_rows + [
+            (row + 2 * n, parameter.grad)
+            for row, parameter in self._parameter_rows
+            if parameter.grad is not None
+        ]
         device = tensors[0][1].device if tensors else torch.device("cpu")
         # numpy has no bfloat16: such models take the torch path.
         numpy_dtypes = all(
@@ -308,7 +324,8 @@ class StatsCollector:
         previous = self._previous
         if isinstance(previous, np.ndarray) and tensors:  # kept flat; the model moved since
             flat = torch.from_numpy(previous).to(tensors[0].device)
-            previous = [p.view_as(t) for p, t in zip(flat.split([t.numel() for t in tensors]), tensors)]
+            parts = flat.split([t.numel() for t in tensors])
+            previous = [p.view_as(t) for p, t in zip(parts, tensors, strict=True)]
         if not weights or previous is None or len(previous) != len(weights):
             return None
         if any(p.shape != t.shape for p, t in zip(previous, tensors, strict=True)):
@@ -325,33 +342,42 @@ class StatsCollector:
             return None
         current = self._host_bins.leading(sum(w.numel() for _, w in weights))
         if current is None:
-            current = np.concatenate([w.numpy().reshape(-1) for _, w in weights])
+            current = np.concatenate([w.detach().numpy().reshape(-1) for _, w in weights])
         if not isinstance(previous, np.ndarray):
             if len(previous) != len(weights):
                 return None
             previous = np.concatenate([p.numpy().reshape(-1) for p in previous])
         if previous.shape != current.shape:
             return None
-        starts = np.concatenate([[0], np.cumsum([w.numel() for _, w in weights])[:-1]])
+        starts = self._weight_starts
         changes = np.add.reduceat(np.square(current - previous, dtype=np.float64), starts)
         olds = np.add.reduceat(np.square(previous, dtype=np.float64), starts)
         return np.concatenate([changes, olds])
 
     def _activation_parts_host(self) -> list[np.ndarray | None]:
         """:meth:`_activation_parts` for small CPU models, in numpy (one process)."""
-        sums = np.zeros((len(self.layers), 4))
+        sums = [[0.0] * 4 for _ in self.layers]
+        # Every call's 0-d sums reach Python in one conversion.
+        flat = [v for _, _, values in self._calls for v in values]
+        if len({v.dtype for v in flat}) == 1:
+            numbers = iter(torch.stack(flat).tolist())
+        else:  # layers of several dtypes (or none)
+            numbers = iter([float(v) for v in flat])
         for layer, count, values in self._calls:
-            numbers = [float(v) for v in values]
-            sums[layer, 0] += numbers[0]
-            sums[layer, 1] += numbers[1] * numbers[1]
-            sums[layer, 2] += numbers[2] if len(numbers) > 2 else 0.0
-            sums[layer, 3] += count
+            row = sums[layer]
+            row[0] += next(numbers)
+            norm = next(numbers)
+            row[1] += norm * norm
+            if len(values) > 2:
+                row[2] += next(numbers)
+            row[3] += count
         relu = [(i, a) for i, a in enumerate(self._alive) if a is not None]
         self._relu_layout = [(i, int(a.numel())) for i, a in relu]
+        table = np.array(sums, dtype=np.float64).reshape(len(self.layers), 4)
         if not relu:
-            return [sums, None]
+            return [table, None]
         dead = np.array([float(np.count_nonzero(a.numpy() <= 0)) for _, a in relu])
-        return [sums, dead]
+        return [table, dead]
 
     def _activation_parts(
         self, device: torch.device, reducer: Reducer | None
@@ -410,10 +436,6 @@ def _host_sized(tensors: list[torch.Tensor]) -> bool:
         all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors)
         and sum(t.numel() for t in tensors) <= HOST_LIMIT
     )
-
-
-def _present(tensors: list[Any]) -> list[tuple[int, torch.Tensor]]:
-    return [(i, t.detach()) for i, t in enumerate(tensors) if t is not None]
 
 
 def _memory_order(values: torch.Tensor) -> tuple[torch.Tensor, list[int]]:

@@ -372,9 +372,7 @@ def test_the_kept_layout_hands_a_nan_to_the_general_path():
     np.testing.assert_array_equal(counts[0, 1 : BINS + 1], expected)
 
 
-@pytest.mark.parametrize(
-    "layout", ["contiguous", "channels_last", "permuted", "strided"]
-)
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last", "permuted", "strided"])
 def test_unit_sums_follow_the_units_whatever_the_memory_layout(layout):
     values = torch.randn(6, 3, 4, 5)
     if layout == "channels_last":
