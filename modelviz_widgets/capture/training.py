@@ -148,7 +148,10 @@ class Recorder:
         self._step += 1
         self.collector.trainer = threading.get_ident()
         when = time.time()
-        value = float("nan") if loss is None else as_number(loss)
+        if type(loss) is torch.Tensor and loss.numel() == 1:
+            value = loss.item()  # the common case, without a call more
+        else:
+            value = float("nan") if loss is None else as_number(loss)
         given = loss is not None
         numbers = {name: as_number(v) for name, v in metrics.items()} if metrics else {}
         stats = None
@@ -162,7 +165,10 @@ class Recorder:
                 stats = self.collector.collect(step)
             if stats is not None or (given and not math.isfinite(value)):
                 alerts = self._alerts(step, value, stats, given)
-            self._keep(step, when, value, numbers, stats, alerts)
+            if stats is None and not alerts and self.log is None:
+                self.history.add_step(step, when, value, numbers)  # _keep's common case
+            else:
+                self._keep(step, when, value, numbers, stats, alerts)
         if (step + 1) % self.every == 0:
             self.collector.arm()  # hooks for the next step's forward; the weights before it
         return step, stats, alerts

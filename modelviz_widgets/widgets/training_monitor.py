@@ -223,18 +223,18 @@ class TrainingMonitor(CompositeView):
         ``loss`` and each metric are numbers or one-element tensors. A NaN raises an alert in the
         view, never an exception here.
         """
-        recorder = self._require_recorder()
+        recorder = self._recorder
+        if recorder is None:
+            self._require_recorder()  # raises
         with self._lock:
             recorder.record(loss, **metrics)
         now = time.monotonic()
-        if now - self._last_publish >= PUBLISH_INTERVAL:
+        last = self._last_publish
+        if now - last >= PUBLISH_INTERVAL:
             self._request_publish()
-        elif (
-            not DEADLINES.pending(self)
-            or self._timer_due > self._last_publish + PUBLISH_INTERVAL + 1e-3
-        ):
-            # No timer soon enough yet (the common case has one: then nothing to do here).
-            self._publish_later(self._last_publish + PUBLISH_INTERVAL - now)
+        elif self._timer_due > last + PUBLISH_INTERVAL + 1e-3 or not DEADLINES.pending(self):
+            # No deadline soon enough yet (the common case has one: then nothing to do here).
+            self._publish_later(last + PUBLISH_INTERVAL - now)
         if self._model_lock is not None:
             # A step boundary: widgets waiting to run the model (FeatureMaps, Saliency...) go now.
             self._model_lock.yield_turn()
