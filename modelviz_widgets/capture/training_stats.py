@@ -173,11 +173,13 @@ class StatsCollector:
         self._previous: list[torch.Tensor] | np.ndarray | None = None
         self._host_bins = HostBins()
         self._previous_buffer = torch.empty(0)
-        self._weight_list = [w for w in self._weights if w is not None]
-        self._weight_rows = [(i, w) for i, w in enumerate(self._weights) if w is not None]
+        self._weight_list: list[torch.Tensor] = [w for w in self._weights if w is not None]
+        self._weight_rows: list[tuple[int, torch.Tensor]] = [
+            (i, w) for i, w in enumerate(self._weights) if w is not None
+        ]
         sizes = [w.numel() for w in self._weight_list]
         self._weight_starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.intp)
-        self._parameter_rows = [
+        self._parameter_rows: list[tuple[int, torch.Tensor]] = [
             (column * len(self.layers) + i, p)
             for column, group in enumerate((self._weights, self._biases))
             for i, p in enumerate(group)
@@ -321,11 +323,16 @@ class StatsCollector:
     def _update_squares(self, weights: list[tuple[int, torch.Tensor]]) -> torch.Tensor | None:
         """Sums of squares of each weight's change since :meth:`arm`, then of the weight then."""
         tensors = [w for _, w in weights]
-        previous = self._previous
-        if isinstance(previous, np.ndarray) and tensors:  # kept flat; the model moved since
-            flat = torch.from_numpy(previous).to(tensors[0].device)
+        kept = self._previous
+        previous: list[torch.Tensor] | None
+        if isinstance(kept, np.ndarray):  # kept flat; the model moved since
+            if not tensors or kept.size != sum(t.numel() for t in tensors):
+                return None
+            flat = torch.from_numpy(kept).to(tensors[0].device)
             parts = flat.split([t.numel() for t in tensors])
             previous = [p.view_as(t) for p, t in zip(parts, tensors, strict=True)]
+        else:
+            previous = kept
         if not weights or previous is None or len(previous) != len(weights):
             return None
         if any(p.shape != t.shape for p, t in zip(previous, tensors, strict=True)):

@@ -225,7 +225,7 @@ class TrainingMonitor(CompositeView):
         """
         recorder = self._recorder
         if recorder is None:
-            self._require_recorder()  # raises
+            recorder = self._require_recorder()  # raises
         with self._lock:
             recorder.record(loss, **metrics)
         now = time.monotonic()
