@@ -148,7 +148,7 @@ class TrainingMonitor(CompositeView):
         self._sent = (0, 0)
         self._last_publish = 0.0
         self._last_figure = 0.0
-        self._timer_due = 0.0  # when the pending deadline (DEADLINES) comes, if one is pending
+        self._deadline_due = 0.0  # when the pending deadline (DEADLINES) comes, if one is pending
         self._queued = False
         self._lock = threading.RLock()
         self._thread: threading.Thread | None = None
@@ -194,7 +194,7 @@ class TrainingMonitor(CompositeView):
         last = self._last_publish
         if now - last >= PUBLISH_INTERVAL:
             self._request_publish()
-        elif self._timer_due > last + PUBLISH_INTERVAL + 1e-3 or not DEADLINES.pending(self):
+        elif self._deadline_due > last + PUBLISH_INTERVAL + 1e-3 or not DEADLINES.pending(self):
             # No deadline soon enough yet (the common case has one: then nothing to do here).
             self._publish_later(last + PUBLISH_INTERVAL - now)
         if self._model_lock is not None:
@@ -320,9 +320,9 @@ class TrainingMonitor(CompositeView):
         (the final step of a loop in the main thread is shown once the cell ends)."""
         with self._lock:
             due = time.monotonic() + max(delay, 0.0)
-            if DEADLINES.pending(self) and self._timer_due <= due + 0.001:
+            if DEADLINES.pending(self) and self._deadline_due <= due + 0.001:
                 return  # the pending deadline comes soon enough
-            self._timer_due = due  # replaces a later one (the figure's): this one goes first
+            self._deadline_due = due  # replaces a later one (the figure's): this one goes first
             DEADLINES.set(self, delay, "_deadline")
 
     def _deadline(self) -> None:
@@ -330,7 +330,7 @@ class TrainingMonitor(CompositeView):
         self._on_loop(self._publish_due)
 
     def _publish_due(self) -> None:
-        """The timer's publish; put off when a step published since the timer was set."""
+        """The deadline's publish; put off when a step published since the deadline was set."""
         with self._lock:
             wait = self._last_publish + PUBLISH_INTERVAL - time.monotonic()
         if wait > 0.001:
