@@ -9,9 +9,10 @@ batch) and the fraction of saturated sigmoid / tanh outputs.
 A histogram has :data:`BINS` equal bins over ``[-s, s]``, where ``s`` is the power of two at or
 above the tensor's largest magnitude at that step (``edges(s)`` gives them). Binning against
 power-of-two edges is exact in floating point (``floor(x * BINS / (2 s))`` involves no rounding),
-so the counts are those numpy.histogram gives for the same edges. All tensors of a step are
-concatenated and binned by a dozen device operations in all, and everything reaches the host in
-one copy.
+so the counts are those numpy.histogram gives for the same edges. On a GPU, all tensors of a step
+are concatenated and binned by a dozen device operations in all, and everything reaches the host
+in one copy; large CPU models are binned tensor by tensor in cache-sized chunks, and small ones in
+numpy with a layout kept from sample to sample (``training_bins``).
 """
 
 from __future__ import annotations
@@ -156,9 +157,8 @@ class StatsCollector:
     Forwards in between that are not training are not measured: those of a module in eval mode
     without autograd (an evaluation inside the loop), and another widget's visual forward (made
     by another thread while it holds the model's lock, see :attr:`trainer`).
-    Every layer's numbers come from a few batched device operations and one copy to the host:
-    the tensors of a kind are concatenated, binned with one ``bucketize`` and counted with one
-    ``bincount``, and their sums of squares (for the norms) come from one more ``bincount``.
+    Every layer's numbers come from a few batched operations (see the module's docstring) and
+    one copy to the host; a ReLU layer's dead units from each unit's sum over the batch.
     """
 
     def __init__(self, model: nn.Module, layers: Any = None) -> None:
