@@ -49,6 +49,9 @@ ACTIVATION_TYPES = (
     nn.Softplus, nn.Mish, nn.PReLU,
 )  # fmt: skip
 
+HOST_DTYPES = (torch.float16, torch.float32, torch.float64)
+"""Dtypes numpy has (not bfloat16)."""
+
 HOST_LIMIT = 1_000_000
 """CPU models with at most this many parameter and gradient values are reduced with numpy."""
 
@@ -185,6 +188,7 @@ class StatsCollector:
             for i, p in enumerate(group)
             if p is not None
         ]
+        self._parameter_total = sum(p.numel() for _, p in self._parameter_rows)
         self._hooks = [self._hook(index, spec.kind) for index, spec in enumerate(self.layers)]
         self._lock = model_lock(model)
         self.trainer: int | None = None
@@ -266,13 +270,10 @@ class StatsCollector:
         ]
         device = tensors[0][1].device if tensors else torch.device("cpu")
         # numpy has no bfloat16: such models take the torch path.
-        numpy_dtypes = all(
-            t.dtype in (torch.float16, torch.float32, torch.float64) for _, t in tensors
-        )
         if (
             device.type == "cpu"
-            and numpy_dtypes
-            and sum(t.numel() for _, t in tensors) <= HOST_LIMIT
+            and 2 * self._parameter_total <= HOST_LIMIT  # the tensors and their gradients
+            and all(t.dtype in HOST_DTYPES for _, t in tensors)
         ):
             # Small CPU models: numpy does the same arithmetic with far less per-call overhead.
             # The weights come first: the bins' buffer holds them for the update ratio.
@@ -365,11 +366,16 @@ class StatsCollector:
         """:meth:`_activation_parts` for small CPU models, in numpy (one process)."""
         sums = [[0.0] * 4 for _ in self.layers]
         # Every call's 0-d sums reach Python in one conversion.
+        relu = [(i, a) for i, a in enumerate(self._alive) if a is not None]
+        # Every call's 0-d sums, then each ReLU layer's count of dead units, reach Python in one
+        # conversion.
         flat = [v for _, _, values in self._calls for v in values]
+        flat += [(a <= 0).sum().to(flat[0].dtype if flat else a.dtype) for _, a in relu]
         if len({v.dtype for v in flat}) == 1:
-            numbers = iter(torch.stack(flat).tolist())
+            converted = torch.stack(flat).tolist()
         else:  # layers of several dtypes (or none)
-            numbers = iter([float(v) for v in flat])
+            converted = [float(v) for v in flat]
+        numbers = iter(converted)
         for layer, count, values in self._calls:
             row = sums[layer]
             row[0] += next(numbers)
@@ -378,13 +384,11 @@ class StatsCollector:
             if len(values) > 2:
                 row[2] += next(numbers)
             row[3] += count
-        relu = [(i, a) for i, a in enumerate(self._alive) if a is not None]
         self._relu_layout = [(i, int(a.numel())) for i, a in relu]
         table = np.array(sums, dtype=np.float64).reshape(len(self.layers), 4)
         if not relu:
             return [table, None]
-        dead = np.array([float(np.count_nonzero(a.numpy() <= 0)) for _, a in relu])
-        return [table, dead]
+        return [table, np.array(converted[len(converted) - len(relu) :], dtype=np.float64)]
 
     def _activation_parts(
         self, device: torch.device, reducer: Reducer | None
