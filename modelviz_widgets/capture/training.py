@@ -14,7 +14,6 @@ import weakref
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -148,12 +147,9 @@ class Recorder:
         self._step += 1
         self.collector.trainer = threading.get_ident()
         when = time.time()
-        if type(loss) is torch.Tensor and loss.numel() == 1:
-            value = loss.item()  # the common case, without a call more
-        else:
-            value = float("nan") if loss is None else as_number(loss)
+        value = float("nan") if loss is None else as_number(loss)
         given = loss is not None
-        numbers = {name: as_number(v) for name, v in metrics.items()} if metrics else {}
+        numbers = {name: as_number(v) for name, v in metrics.items()}
         stats = None
         alerts: list[Alert] = []
         if self.world > 1:
@@ -163,12 +159,8 @@ class Recorder:
         else:
             if step % self.every == 0:
                 stats = self.collector.collect(step)
-            if stats is not None or (given and not math.isfinite(value)):
-                alerts = self._alerts(step, value, stats, given)
-            if stats is None and not alerts and self.log is None:
-                self.history.add_step(step, when, value, numbers)  # _keep's common case
-            else:
-                self._keep(step, when, value, numbers, stats, alerts)
+            alerts = self._alerts(step, value, stats, given)
+            self._keep(step, when, value, numbers, stats, alerts)
         if (step + 1) % self.every == 0:
             self.collector.arm()  # hooks for the next step's forward; the weights before it
         return step, stats, alerts
@@ -222,8 +214,12 @@ class Recorder:
             alerts.append(Alert(step, "", "loss", f"the loss is {loss} at step {step}"))
         if stats is None:
             return alerts
-        for index in _flagged_layers(stats):
-            alerts += _layer_alerts(step, self.layer_names[index], stats, index)
+        # Python numbers: indexing numpy rows layer by layer costs more than the checks.
+        nan = (stats.nan_counts.sum(axis=1) > 0).tolist()
+        norms = stats.norms.tolist()
+        activations = stats.activations[:, 3:].tolist()
+        for index, name in enumerate(self.layer_names):
+            alerts += _layer_alerts(step, name, nan[index], norms[index], *activations[index])
         return alerts
 
     def close(self) -> None:
@@ -242,32 +238,13 @@ _recorders: weakref.WeakKeyDictionary[nn.Module, weakref.ref[Recorder]] = (
 """Model -> its latest recorder."""
 
 
-def _flagged_layers(stats: StepStats) -> list[int]:
-    """The layers :func:`_layer_alerts` has something to say about (a first look at all)."""
-    flagged = []
-    nan = (stats.nan_counts.sum(axis=1) > 0).tolist()
-    for index, (norms, activations) in enumerate(
-        zip(stats.norms.tolist(), stats.activations[:, 3:].tolist(), strict=True)
-    ):
-        weight, grad = norms[0], norms[2]
-        dead, saturated = activations
-        if (
-            nan[index]
-            or any(math.isinf(value) for value in norms)
-            or grad > EXPLODING
-            or grad < VANISHING * max(weight, 1e-12)  # False for NaN: no gradient, no alert
-            or dead > MOSTLY_DEAD
-            or saturated > MOSTLY_SATURATED
-        ):
-            flagged.append(index)
-    return flagged
-
-
-def _layer_alerts(step: int, name: str, stats: StepStats, index: int) -> list[Alert]:
-    weight, _, grad, _ = stats.norms[index]
-    norms = stats.norms[index]
+def _layer_alerts(
+    step: int, name: str, nan: bool, norms: list[float], dead: float, saturated: float
+) -> list[Alert]:
+    """One layer's alerts from its NaN flag, its four norms and its dead and saturated fractions."""
+    weight, _, grad, _ = norms
     alerts = []
-    if stats.nan_counts[index].any() or np.isinf(norms).any():
+    if nan or any(math.isinf(value) for value in norms):
         alerts.append(Alert(step, name, "nan", f"{name}: NaN or Inf in its weights or gradients"))
     elif grad > EXPLODING:
         alerts.append(
@@ -277,7 +254,6 @@ def _layer_alerts(step: int, name: str, stats: StepStats, index: int) -> list[Al
         alerts.append(
             Alert(step, name, "vanishing", f"{name}: gradient norm {grad:.3g}, vanishing")
         )
-    dead, saturated = stats.activations[index, 3], stats.activations[index, 4]
     if dead > MOSTLY_DEAD:
         alerts.append(Alert(step, name, "dead", f"{name}: {dead:.0%} of its units are dead"))
     if saturated > MOSTLY_SATURATED:
