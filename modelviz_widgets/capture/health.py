@@ -12,7 +12,7 @@ Badges, and when a layer gets one (the thresholds are the module constants below
   Judged only on batches of at least :data:`DEAD_MIN_SAMPLES` samples: on one or two inputs about
   half of a healthy ReLU's units are off by chance.
 - ``"saturated"``: a ``Sigmoid``, ``Tanh`` or ``Hardtanh`` layer with at least :data:`SATURATED` of
-  its outputs within :data:`~.training_stats.SATURATION` of the function's limits, where its
+  its outputs within :data:`~.training_activations.SATURATION` of the function's limits, where its
   slope is nearly zero.
 - ``"vanishing"``: the gradient reaching the layer's output, as an RMS, is below
   :data:`VANISHING` times the largest layer's (of those not exploding), or exactly zero, although
@@ -42,8 +42,8 @@ from torch import nn
 from .hooks import Target, _grad_leaves, removing, target_score, visual_mode
 from .inputs import call_model, expected_input, input_error, model_device, move_to_device
 from .layers import check_model, first_tensor
+from .training_activations import SATURATION, activation_kind
 from .training_bins import to_host
-from .training_stats import SATURATION, activation_kind
 
 DEAD = 0.5
 """A ReLU layer with at least this fraction of units never positive over the batch is dead."""

@@ -28,6 +28,12 @@ from torch import nn
 
 from .hooks import model_lock, removing
 from .layers import check_model, resolve_layers
+from .training_activations import (
+    activation_kind,
+    activation_sums,
+    sums_row,
+    unit_sums,
+)
 from .training_bins import (
     BINS,
     HostBins,
@@ -42,36 +48,16 @@ from .training_bins import (
 QUANTITIES = ("weight", "bias", "weight_grad", "bias_grad")
 """The tensors of a layer that are histogrammed, in the order of :class:`StepStats` rows."""
 
-RELU_TYPES = (nn.ReLU, nn.ReLU6)
-SATURATING = {nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.Hardtanh: "tanh"}
-ACTIVATION_TYPES = (
-    *RELU_TYPES, nn.Sigmoid, nn.Tanh, nn.Hardtanh, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU,
-    nn.Softplus, nn.Mish, nn.PReLU,
-)  # fmt: skip
-
 HOST_DTYPES = (torch.float16, torch.float32, torch.float64)
 """Dtypes numpy has (not bfloat16)."""
 
 HOST_LIMIT = 1_000_000
 """CPU models with at most this many parameter and gradient values are reduced with numpy."""
 
-SATURATION = 0.01
-"""A sigmoid output within this of 0 or 1 (a tanh output within it of -1 or 1) is saturated."""
-
 
 def edges(scale: float) -> np.ndarray:
     """The ``BINS + 1`` edges of a histogram of the given (power-of-two) scale."""
     return np.linspace(-scale, scale, BINS + 1)
-
-
-def activation_kind(module: nn.Module) -> str:
-    """``"relu"``, ``"sigmoid"``, ``"tanh"``, ``"activation"`` or ``""`` (not an activation)."""
-    if isinstance(module, RELU_TYPES):
-        return "relu"
-    for types, kind in SATURATING.items():
-        if isinstance(module, types):
-            return kind
-    return "activation" if isinstance(module, ACTIVATION_TYPES) else ""
 
 
 @dataclass
@@ -234,7 +220,7 @@ class StatsCollector:
                 return  # an evaluation forward in the loop (eval mode, no autograd)
             values = output.detach()  # nothing below is recorded by autograd
             if kind != "relu" or values.dim() < 2:
-                self._calls.append((index, values.numel(), _activation_sums(values, kind)))
+                self._calls.append((index, values.numel(), activation_sums(values, kind)))
                 return
             # ReLU outputs are >= 0: a unit is dead (positive for no sample) when its sum over
             # the batch is 0, and the layer's sum is the sum of its units' (a pass less).
@@ -365,7 +351,6 @@ class StatsCollector:
     def _activation_parts_host(self) -> list[np.ndarray | None]:
         """:meth:`_activation_parts` for small CPU models, in numpy (one process)."""
         sums = [[0.0] * 4 for _ in self.layers]
-        # Every call's 0-d sums reach Python in one conversion.
         relu = [(i, a) for i, a in enumerate(self._alive) if a is not None]
         # Every call's 0-d sums, then each ReLU layer's count of dead units, reach Python in one
         # conversion.
@@ -399,7 +384,7 @@ class StatsCollector:
         sums = torch.zeros(n, 4, dtype=torch.float64, device=device)
         if self._calls:
             rows = torch.tensor([layer for layer, _, _ in self._calls], device=device)
-            values = torch.stack([_sums_row(v) for _, _, v in self._calls]).double()
+            values = torch.stack([sums_row(v) for _, _, v in self._calls]).double()
             values[:, 1] = values[:, 1] * values[:, 1]  # norms to sums of squares
             counts = torch.tensor([c for _, c, _ in self._calls], dtype=torch.float64)
             calls = torch.cat([values.to(device), counts.to(device)[:, None]], dim=1)
@@ -447,50 +432,3 @@ def _host_sized(tensors: list[torch.Tensor]) -> bool:
         all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors)
         and sum(t.numel() for t in tensors) <= HOST_LIMIT
     )
-
-
-def _memory_order(values: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
-    """``values`` with dims 1.. permuted into memory order (contiguous: a view when it can be,
-    a copy otherwise), and the permutation of the unit dims that puts them back in order."""
-    if values.is_contiguous():
-        return values, list(range(values.dim() - 1))
-    if values.dim() == 4 and values.is_contiguous(memory_format=torch.channels_last):
-        return values.permute(0, 2, 3, 1), [2, 0, 1]
-    order = sorted(range(values.dim() - 1), key=lambda d: values.stride(d + 1), reverse=True)
-    ordered = values.permute(0, *(d + 1 for d in order))
-    if not ordered.is_contiguous():
-        return values.contiguous(), list(range(values.dim() - 1))
-    return ordered, sorted(range(len(order)), key=order.__getitem__)
-
-
-def unit_sums(values: torch.Tensor) -> torch.Tensor:
-    """Each unit's sum over the batch (dim 0), in the shape of one sample.
-
-    The tensor is read in its memory order: a channels-last output (what a convolution gives
-    for a one-channel input) is reduced without a copy, then its units put back in order.
-    """
-    ordered, back = _memory_order(values)
-    sums = ordered.reshape(values.shape[0], -1).sum(dim=0)
-    if ordered is values:
-        return sums.view(values.shape[1:])
-    return sums.view(ordered.shape[1:]).permute(*back)  # a view: no copy
-
-
-def _sums_row(sums: Any) -> torch.Tensor:
-    """One call's ``[sum, norm, saturated]`` as a tensor (0 saturated when not counted)."""
-    if isinstance(sums[0], torch.Tensor):
-        return torch.stack([*sums, sums[0].new_zeros(())][:3])
-    return torch.tensor([*sums, 0.0][:3], dtype=torch.float64)
-
-
-def _activation_sums(output: torch.Tensor, kind: str) -> list[torch.Tensor]:
-    """Sum, L2 norm and saturated count of one call's output (0-d tensors)."""
-    total = output.sum()
-    norm = torch.linalg.vector_norm(output)
-    if kind == "sigmoid":
-        saturated = ((output < SATURATION) | (output > 1.0 - SATURATION)).sum()
-    elif kind == "tanh":
-        saturated = (output.abs() > 1.0 - SATURATION).sum()
-    else:
-        return [total, norm]
-    return [total, norm, saturated.to(total.dtype)]

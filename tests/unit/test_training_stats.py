@@ -12,13 +12,13 @@ from torch import nn
 
 from modelviz_widgets.capture import training_stats
 from modelviz_widgets.capture.training import Recorder
+from modelviz_widgets.capture.training_activations import unit_sums
 from modelviz_widgets.capture.training_bins import HostBins
 from modelviz_widgets.capture.training_stats import (
     BINS,
     QUANTITIES,
     StatsCollector,
     edges,
-    unit_sums,
 )
 
 from ._support import SmallCNN

@@ -1,0 +1,73 @@
+"""The activation statistics of one forward call, reduced where the output is: what kind of
+activation a module is, each call's sum, L2 norm and saturated count, and a ReLU's per-unit sums
+over the batch (a unit that never fired sums to 0)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+RELU_TYPES = (nn.ReLU, nn.ReLU6)
+SATURATING = {nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.Hardtanh: "tanh"}
+ACTIVATION_TYPES = (
+    *RELU_TYPES, nn.Sigmoid, nn.Tanh, nn.Hardtanh, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU,
+    nn.Softplus, nn.Mish, nn.PReLU,
+)  # fmt: skip
+
+SATURATION = 0.01
+"""A sigmoid output within this of 0 or 1 (a tanh output within it of -1 or 1) is saturated."""
+
+
+def activation_kind(module: nn.Module) -> str:
+    """``"relu"``, ``"sigmoid"``, ``"tanh"``, ``"activation"`` or ``""`` (not an activation)."""
+    if isinstance(module, RELU_TYPES):
+        return "relu"
+    for types, kind in SATURATING.items():
+        if isinstance(module, types):
+            return kind
+    return "activation" if isinstance(module, ACTIVATION_TYPES) else ""
+
+
+def _memory_order(values: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
+    """``values`` with dims 1.. permuted into memory order (contiguous: a view when it can be,
+    a copy otherwise), and the permutation of the unit dims that puts them back in order."""
+    if values.is_contiguous():
+        return values, list(range(values.dim() - 1))
+    if values.dim() == 4 and values.is_contiguous(memory_format=torch.channels_last):
+        return values.permute(0, 2, 3, 1), [2, 0, 1]
+    order = sorted(range(values.dim() - 1), key=lambda d: values.stride(d + 1), reverse=True)
+    ordered = values.permute(0, *(d + 1 for d in order))
+    if not ordered.is_contiguous():
+        return values.contiguous(), list(range(values.dim() - 1))
+    return ordered, sorted(range(len(order)), key=order.__getitem__)
+
+
+def unit_sums(values: torch.Tensor) -> torch.Tensor:
+    """Each unit's sum over the batch (dim 0), in the shape of one sample.
+
+    The tensor is read in its memory order: a channels-last output (what a convolution gives
+    for a one-channel input) is reduced without a copy, then its units put back in order.
+    """
+    ordered, back = _memory_order(values)
+    sums = ordered.reshape(values.shape[0], -1).sum(dim=0)
+    if ordered is values:
+        return sums.view(values.shape[1:])
+    return sums.view(ordered.shape[1:]).permute(*back)  # a view: no copy
+
+
+def sums_row(sums: list[torch.Tensor]) -> torch.Tensor:
+    """One call's ``[sum, norm, saturated]`` as a tensor (0 saturated when not counted)."""
+    return torch.stack([*sums, sums[0].new_zeros(())][:3])
+
+
+def activation_sums(output: torch.Tensor, kind: str) -> list[torch.Tensor]:
+    """Sum, L2 norm and saturated count of one call's output (0-d tensors)."""
+    total = output.sum()
+    norm = torch.linalg.vector_norm(output)
+    if kind == "sigmoid":
+        saturated = ((output < SATURATION) | (output > 1.0 - SATURATION)).sum()
+    elif kind == "tanh":
+        saturated = (output.abs() > 1.0 - SATURATION).sum()
+    else:
+        return [total, norm]
+    return [total, norm, saturated.to(total.dtype)]
