@@ -57,7 +57,7 @@ def unit_sums(values: torch.Tensor) -> torch.Tensor:
 
 def sums_row(sums: list[torch.Tensor]) -> torch.Tensor:
     """One call's ``[sum, norm, saturated]`` as a tensor (0 saturated when not counted)."""
-    return torch.stack([*sums, sums[0].new_zeros(())][:3])
+    return torch.stack([value.double() for value in [*sums, sums[0].new_zeros(())][:3]])
 
 
 def activation_sums(output: torch.Tensor, kind: str) -> list[torch.Tensor]:
@@ -70,4 +70,10 @@ def activation_sums(output: torch.Tensor, kind: str) -> list[torch.Tensor]:
         saturated = (output.abs() > 1.0 - SATURATION).sum()
     else:
         return [total, norm]
-    return [total, norm, saturated.to(total.dtype)]
+    return [total, norm, saturated.to(count_dtype(total.dtype))]
+
+
+def count_dtype(dtype: torch.dtype) -> torch.dtype:
+    """A floating dtype that holds counts of values exactly (float16 and bfloat16 do not past
+    2,048 and 256): ``dtype`` itself from float32 up."""
+    return torch.promote_types(dtype, torch.float32)

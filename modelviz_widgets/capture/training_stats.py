@@ -31,6 +31,7 @@ from .layers import check_model, resolve_layers
 from .training_activations import (
     activation_kind,
     activation_sums,
+    count_dtype,
     sums_row,
     unit_sums,
 )
@@ -355,7 +356,7 @@ class StatsCollector:
         # Every call's 0-d sums, then each ReLU layer's count of dead units, reach Python in one
         # conversion.
         flat = [v for _, _, values in self._calls for v in values]
-        flat += [(a <= 0).sum().to(flat[0].dtype if flat else a.dtype) for _, a in relu]
+        flat += [(a <= 0).sum().to(count_dtype(a.dtype)) for _, a in relu]
         if len({v.dtype for v in flat}) == 1:
             converted = torch.stack(flat).tolist()
         else:  # layers of several dtypes (or none)

@@ -384,3 +384,30 @@ def test_unit_sums_follow_the_units_whatever_the_memory_layout(layout):
     np.testing.assert_allclose(
         unit_sums(values).numpy(), values.double().sum(dim=0).numpy(), rtol=1e-5, atol=1e-6
     )
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=["float16", "bfloat16"])
+def test_counts_past_what_a_half_precision_float_holds_stay_exact(dtype):
+    # float16 holds whole numbers exactly up to 2,048, bfloat16 up to 256: the dead units and the
+    # saturated outputs are counted past both (float16 takes the numpy path, bfloat16 torch's).
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 3001), nn.ReLU(), nn.Linear(3001, 121), nn.Sigmoid())
+    model = model.to(dtype)
+    with torch.no_grad():
+        model[0].bias[:2501] = -50.0  # 2,501 of 3,001 ReLU units, and some more, never fire
+        model[0].weight.mul_(0.01)
+        model[2].bias[::2] = 20.0  # most sigmoid outputs saturate, near 1 and near 0
+        model[2].bias[1::2] = -20.0
+        model[2].bias[:11] = 0.0
+    collector = StatsCollector(model)
+    reference = ReferenceHooks(model, ["1", "3"])
+    collector.arm()
+    model(torch.randn(61, 8, dtype=dtype)).float().sum().backward()  # 2,745 dead, 6,710 saturated
+    stats = collector.collect(0)
+    reference.remove()
+    (relu,), (sigmoid,) = reference.outputs["1"], reference.outputs["3"]
+    dead = int((relu.amax(dim=0) <= 0).sum())
+    saturated = int(((sigmoid < 0.01) | (sigmoid > 1.0 - 0.01)).sum())  # in the layer's dtype
+    assert dead > 2048 and saturated > 2048
+    assert stats.activations[1, 3] == dead / relu.shape[1]
+    assert stats.activations[3, 4] == saturated / sigmoid.numel()
