@@ -86,16 +86,18 @@ class HostBins:
     scales and sums of squares; anything else (empty tensors, other dtypes, a NaN or Inf) goes
     to :func:`histograms_host`."""
 
+    _sizes: tuple[int, ...]
+    _values: np.ndarray
+    _buffer: torch.Tensor
+    _position: np.ndarray
+    _starts: np.ndarray
+    _offsets: np.ndarray
+    _exponents: list[int]
+
     def __init__(self) -> None:
-        self._sizes: tuple[int, ...] = ()
-        self._values = np.zeros(0, dtype=np.float32)
-        self._buffer = torch.from_numpy(self._values)
-        self._position = np.zeros(0, dtype=np.float32)
-        self._starts = np.zeros(0, dtype=np.intp)
-        self._offsets = np.zeros(0, dtype=np.float32)
-        self._exponents: list[int] = []
         self._factors = np.zeros(0, dtype=np.float32)
         self._filled = False
+        self._lay_out(())
 
     def __call__(self, tensors: list[torch.Tensor]) -> list[np.ndarray | None]:
         self._filled = False
@@ -149,9 +151,9 @@ class HostBins:
         self._buffer = torch.from_numpy(self._values)
         self._exponents = []
         self._position = np.empty(total, dtype=np.float32)
-        self._starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.intp)
+        self._starts = np.cumsum((0, *sizes[:-1]), dtype=np.intp)
         rows = np.arange(len(sizes), dtype=np.float32) * (BINS + 3) + (BINS / 2 + 1)
-        self._offsets = np.repeat(rows.astype(np.float32), sizes)
+        self._offsets = np.repeat(rows, sizes)
 
 
 def sum_squares(tensors: list[torch.Tensor]) -> torch.Tensor:
