@@ -82,20 +82,27 @@ def assert_unchanged(model: nn.Module, before: dict[str, Any]) -> None:
             assert torch.equal(after["grads"][name], grad), name
 
 
-def hooked_output(model: nn.Module, inputs: torch.Tensor, layer: str) -> torch.Tensor:
-    """A layer's output from a forward hook written here, in eval mode without autograd, the
-    model's mode restored: the independent reference the widgets' pictures are checked against."""
-    store: dict[str, torch.Tensor] = {}
-    module = dict(model.named_modules())[layer]
-    handle = module.register_forward_hook(lambda m, a, out: store.setdefault("out", out.clone()))
+def forward_with(model: nn.Module, inputs: torch.Tensor, handles: list[Any]) -> None:
+    """One forward in eval mode without autograd, for hooks written in a test; then the hooks
+    are removed and the model's mode restored, whatever happened."""
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
             model(inputs)
     finally:
+        for handle in handles:
+            handle.remove()
         model.train(was_training)
-        handle.remove()
+
+
+def hooked_output(model: nn.Module, inputs: torch.Tensor, layer: str) -> torch.Tensor:
+    """A layer's output from a forward hook written here, in eval mode without autograd, the
+    model's mode restored: the independent reference the widgets' pictures are checked against."""
+    store: dict[str, torch.Tensor] = {}
+    module = dict(model.named_modules())[layer]
+    handle = module.register_forward_hook(lambda m, a, out: store.setdefault("out", out.clone()))
+    forward_with(model, inputs, [handle])
     return store["out"]
 
 

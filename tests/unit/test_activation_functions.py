@@ -17,7 +17,7 @@ from torch import nn
 import modelviz_widgets as mv
 from modelviz_widgets.capture import stats
 
-from ._support import FrontEnd, SmallCNN, assert_unchanged, model_snapshot
+from ._support import FrontEnd, SmallCNN, assert_unchanged, forward_with, model_snapshot
 
 X = torch.linspace(-6, 6, 481, dtype=torch.float64)
 
@@ -91,14 +91,7 @@ def independent_pre_activation(model: nn.Module, inputs: torch.Tensor, name: str
     module = dict(model.named_modules())[name]
     seen = []
     handle = module.register_forward_pre_hook(lambda m, args: seen.append(args[0].clone()))
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(inputs)
-    finally:
-        handle.remove()
-        model.train(was_training)
+    forward_with(model, inputs, [handle])
     return seen[-1].double().numpy().ravel()
 
 

@@ -22,7 +22,7 @@ from torch import nn
 import modelviz_widgets as mv
 from modelviz_widgets.capture import probe
 
-from ._support import FrontEnd, SmallCNN, assert_unchanged, model_snapshot
+from ._support import FrontEnd, SmallCNN, assert_unchanged, forward_with, model_snapshot
 
 LAYERS = ["features.0", "features.4", "classifier.2"]
 
@@ -53,15 +53,7 @@ def independent_features(model: nn.Module, inputs: torch.Tensor, names: list[str
         )
         for name in names
     ]
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(inputs)
-    finally:
-        for handle in handles:
-            handle.remove()
-        model.train(was_training)
+    forward_with(model, inputs, handles)
     return seen
 
 
