@@ -13,12 +13,13 @@ from .base import ModelWidget
 
 
 def forwarded(name: str, doc: str) -> property:
-    """A property of a composite that reads and writes the trait ``name`` of its core."""
+    """A property of a composite (any widget with a ``core``) that reads and writes the trait
+    ``name`` of its core."""
 
-    def read(self: CompositeView) -> Any:
+    def read(self: Any) -> Any:
         return getattr(self.core, name)
 
-    def write(self: CompositeView, value: Any) -> None:
+    def write(self: Any, value: Any) -> None:
         setattr(self.core, name, value)
 
     return property(read, write, doc=doc)

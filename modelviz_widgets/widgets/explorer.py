@@ -16,7 +16,7 @@ from ..capture.hooks import output_logits, split_call
 from ..capture.inputs import model_device, move_to_device
 from ..capture.layers import check_model
 from ..capture.structure import tree_and_output
-from .composite import close_tree
+from .composite import close_tree, forwarded
 from .explorer_core import ExplorerCore
 from .explorer_payloads import (
     badge_dict,
@@ -114,26 +114,10 @@ class Explorer(ipywidgets.HBox):
             self._ready = True
         self._show()
 
-    layer = property(
-        lambda self: self.core.layer,
-        lambda self, value: setattr(self.core, "layer", value),
-        doc="Name of the selected module.",
-    )
-    sample = property(
-        lambda self: self.core.sample,
-        lambda self, value: setattr(self.core, "sample", value),
-        doc="Index of the input shown in every view.",
-    )
-    target = property(
-        lambda self: self.core.target,
-        lambda self, value: setattr(self.core, "target", value),
-        doc="Class explained in every view (None: the predicted class).",
-    )
-    tab = property(
-        lambda self: self.core.tab,
-        lambda self, value: setattr(self.core, "tab", value),
-        doc="'layer' or 'saliency'.",
-    )
+    layer = forwarded("layer", "Name of the selected module.")
+    sample = forwarded("sample", "Index of the input shown in every view.")
+    target = forwarded("target", "Class explained in every view (None: the predicted class).")
+    tab = forwarded("tab", "'layer' or 'saliency'.")
 
     @property
     def health(self) -> dict[str, Any]:
