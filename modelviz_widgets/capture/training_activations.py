@@ -4,6 +4,7 @@ over the batch (a unit that never fired sums to 0)."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -77,3 +78,34 @@ def count_dtype(dtype: torch.dtype) -> torch.dtype:
     """A floating dtype that holds counts of values exactly (float16 and bfloat16 do not past
     2,048 and 256): ``dtype`` itself from float32 up."""
     return torch.promote_types(dtype, torch.float32)
+
+
+_ONES = np.ones(0, dtype=np.float32)
+
+
+def host_sums(values: torch.Tensor, kind: str) -> tuple[float, float, float, np.ndarray | None]:
+    """:func:`activation_sums` (with the sum of squares for the norm) and, for a ReLU, the
+    :func:`unit_sums`, for a float32 CPU tensor, in numpy: two BLAS calls over the values (a
+    product with a vector of ones for the per-unit sums, a dot product for the squares), whose
+    code stays warm from one layer to the next when several are reduced in a row."""
+    global _ONES
+    ordered, back = _memory_order(values)
+    array = ordered.numpy()
+    rows = values.shape[0] if values.dim() >= 2 else 1
+    if _ONES.size < rows:
+        _ONES = np.ones(rows, dtype=np.float32)
+    table = array.reshape(rows, -1)
+    units = _ONES[:rows] @ table  # each unit's sum over the batch
+    flat = array.reshape(-1)
+    squares = float(np.dot(flat, flat))
+    total = float(units.sum(dtype=np.float64))
+    saturated = 0.0
+    if kind == "sigmoid":
+        saturated = float(np.count_nonzero((flat < SATURATION) | (flat > 1.0 - SATURATION)))
+    elif kind == "tanh":
+        saturated = float(np.count_nonzero(np.abs(flat) > 1.0 - SATURATION))
+    if kind != "relu" or values.dim() < 2:
+        return total, squares, saturated, None
+    if ordered is not values:
+        units = units.reshape(ordered.shape[1:]).transpose(back)
+    return total, squares, saturated, units.reshape(values.shape[1:])

@@ -80,78 +80,93 @@ def histograms_host(arrays: list[np.ndarray]) -> list[np.ndarray | None]:
 
 
 class HostBins:
-    """:func:`histograms_host` for tensors of the same sizes at every call (a model's parameters
+    """:func:`histograms_host` for tensors of the same shapes at every call (a model's parameters
     and gradients, sample after sample): the layout and a buffer are kept, and finite float32
     CPU tensors take a shorter path, without the per-value row gathers. The same counts,
     scales and sums of squares; anything else (empty tensors, other dtypes, a NaN or Inf) goes
     to :func:`histograms_host`."""
 
-    _sizes: tuple[int, ...]
+    _shapes: tuple[torch.Size, ...]
     _values: np.ndarray
-    _buffer: torch.Tensor
+    _views: list[torch.Tensor]
     _position: np.ndarray
     _starts: np.ndarray
+    _bounds: list[tuple[int, int]]
+    _empty: bool
     _offsets: np.ndarray
+    _factors: np.ndarray
     _exponents: list[int]
 
     def __init__(self) -> None:
-        self._factors = np.zeros(0, dtype=np.float32)
         self._filled = False
         self._lay_out(())
 
     def __call__(self, tensors: list[torch.Tensor]) -> list[np.ndarray | None]:
         self._filled = False
-        if not tensors or any(
-            t.dtype != torch.float32 or t.device.type != "cpu" or t.numel() == 0 for t in tensors
-        ):
+        if not tensors or any(t.dtype is not torch.float32 or not t.is_cpu for t in tensors):
             return histograms_host([t.detach().numpy() for t in tensors])
-        sizes = tuple(t.numel() for t in tensors)
-        if sizes != self._sizes:
-            self._lay_out(sizes)
+        shapes = tuple(t.shape for t in tensors)
+        if shapes != self._shapes:
+            self._lay_out(shapes)
+        if self._empty:
+            return histograms_host([t.detach().numpy() for t in tensors])
         values, position, starts = self._values, self._position, self._starts
-        torch.cat([t.detach().reshape(-1) for t in tensors], out=self._buffer)
+        torch._foreach_copy_(self._views, [t.detach() for t in tensors])
         self._filled = True
-        high, low = np.maximum.reduceat(values, starts), np.minimum.reduceat(values, starts)
-        largest = np.maximum(high, -low)
-        # largest = m * 2^e with m in [0.5, 1): the scale is 2^e, or 2^(e - 1) when m is 0.5
-        # (a power of two already); 1 for a tensor of zeros (m = e = 0).
+        np.abs(values, out=position)
+        largest = np.maximum.reduceat(position, starts).tolist()
+        # A handful of numbers: Python's math costs less here than numpy calls, each of which
+        # pays for its cold code inside a training loop. largest = m * 2^e with m in [0.5, 1):
+        # the scale is 2^e, or 2^(e - 1) when m is 0.5 (a power of two already); 1 for a tensor
+        # of zeros (m = e = 0).
         exponents = []
-        for value in largest.tolist():
+        for value in largest:
             if not math.isfinite(value):  # NaN propagates through the extremes
                 return histograms_host([t.detach().numpy() for t in tensors])
             mantissa, exponent = math.frexp(value)
             exponents.append(exponent - (mantissa == 0.5))
-        if exponents != self._exponents:  # the scales often stay from one sample to the next
+        if exponents != self._exponents:  # only some scales change from one sample to the next
+            factors, bounds = self._factors, self._bounds
+            for row, (old, new) in enumerate(zip(self._exponents, exponents, strict=True)):
+                if old != new:
+                    start, end = bounds[row]
+                    factors[start:end] = math.ldexp(BINS / 2, -new)
             self._exponents = exponents
-            factors = np.array([math.ldexp(BINS / 2, -e) for e in exponents], dtype=np.float32)
-            self._factors = np.repeat(factors, sizes)
         np.multiply(values, self._factors, out=position)  # exact: powers of two
         # Every value is within its scale, so position is in [-BINS/2, BINS/2]; the offsets move
         # each row to its own slots. A value at +scale lands in the slot above the bins: it is
         # added to the last bin below (closed, as numpy's).
         np.floor(position, out=position)
         np.add(position, self._offsets, out=position)  # small whole numbers: exact in float32
-        counts = np.bincount(position.astype(np.intp), minlength=len(sizes) * (BINS + 3))
-        counts = counts.reshape(len(sizes), BINS + 3).astype(np.float64)
+        counts = np.bincount(position.astype(np.intp), minlength=len(tensors) * (BINS + 3))
+        counts = counts.reshape(len(tensors), BINS + 3)
         counts[:, BINS] += counts[:, BINS + 1]
         counts[:, BINS + 1] = 0
         squares = np.add.reduceat(np.square(values, dtype=np.float64), starts)
-        scales = np.array([math.ldexp(1.0, e) for e in exponents])
-        return [counts, scales, squares]
+        return [counts, np.array([math.ldexp(1.0, e) for e in exponents]), squares]
 
     def leading(self, count: int) -> np.ndarray | None:
         """The first ``count`` values of the last call's tensors, flat (None when they were not
         copied into the kept buffer): the weights, for the update ratio, without another copy."""
         return self._values[:count] if self._filled and count <= self._values.size else None
 
-    def _lay_out(self, sizes: tuple[int, ...]) -> None:
+    def _lay_out(self, shapes: tuple[torch.Size, ...]) -> None:
+        sizes = [math.prod(shape) for shape in shapes]
         total = sum(sizes)
-        self._sizes = sizes
+        self._shapes = shapes
         self._values = np.empty(total, dtype=np.float32)
-        self._buffer = torch.from_numpy(self._values)
-        self._exponents = []
+        buffer = torch.from_numpy(self._values)
+        ends = np.cumsum(sizes, dtype=np.intp).tolist()
+        self._bounds = [(end - size, end) for size, end in zip(sizes, ends, strict=True)]
+        self._starts = np.array([start for start, _ in self._bounds], dtype=np.intp)
+        self._empty = 0 in sizes
+        self._views = [
+            buffer[start:end].view(shape)
+            for (start, end), shape in zip(self._bounds, shapes, strict=True)
+        ]
+        self._exponents = [-(1 << 30)] * len(sizes)  # no scale yet
+        self._factors = np.empty(total, dtype=np.float32)
         self._position = np.empty(total, dtype=np.float32)
-        self._starts = np.cumsum((0, *sizes[:-1]), dtype=np.intp)
         rows = np.arange(len(sizes), dtype=np.float32) * (BINS + 3) + (BINS / 2 + 1)
         self._offsets = np.repeat(rows, sizes)
 

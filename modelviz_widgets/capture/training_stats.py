@@ -17,7 +17,6 @@ numpy with a layout kept from sample to sample (``training_bins``).
 
 from __future__ import annotations
 
-import math
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -28,23 +27,17 @@ from torch import nn
 
 from .hooks import model_lock, removing
 from .layers import check_model, resolve_layers
-from .training_activations import (
-    activation_kind,
-    activation_sums,
-    count_dtype,
-    sums_row,
-    unit_sums,
-)
+from .training_activations import activation_kind
 from .training_bins import (
     BINS,
     HostBins,
     histograms,
     histograms_cpu,
     norm_squares,
-    row_offsets,
     sum_squares,
     to_host,
 )
+from .training_outputs import LayerOutputs
 
 QUANTITIES = ("weight", "bias", "weight_grad", "bias_grad")
 """The tensors of a layer that are histogrammed, in the order of :class:`StepStats` rows."""
@@ -156,9 +149,7 @@ class StatsCollector:
         self._weights = [s.weight for s in self.layers]
         self._biases = [s.bias for s in self.layers]
         self._handles: list[Any] = []
-        self._calls: list[tuple[int, int, list[torch.Tensor]]] = []  # layer, count, sums
-        # Per ReLU layer: each unit's sum over the sampled batch (0: the unit never fired).
-        self._alive: list[torch.Tensor | None] = [None] * len(self.layers)
+        self.outputs = LayerOutputs([spec.kind for spec in self.layers])
         # The weights at arm(): a list of tensors, or one flat numpy copy for small CPU models.
         self._previous: list[torch.Tensor] | np.ndarray | None = None
         self._host_bins = HostBins()
@@ -176,7 +167,7 @@ class StatsCollector:
             if p is not None
         ]
         self._parameter_total = sum(p.numel() for _, p in self._parameter_rows)
-        self._hooks = [self._hook(index, spec.kind) for index, spec in enumerate(self.layers)]
+        self._hooks = [self._hook(index) for index in range(len(self.layers))]
         self._lock = model_lock(model)
         self.trainer: int | None = None
         """Ident of the thread that trains (None: not known yet). Another thread's forward made
@@ -208,10 +199,9 @@ class StatsCollector:
             with removing(self._handles):
                 pass
         self._handles = []
-        self._calls = []
-        self._alive = [None] * len(self.layers)
+        self.outputs.clear()
 
-    def _hook(self, index: int, kind: str) -> Any:
+    def _hook(self, index: int) -> Any:
         def hook(module: nn.Module, args: Any, output: Any) -> None:
             if not isinstance(output, torch.Tensor) or not output.is_floating_point():
                 return
@@ -219,19 +209,7 @@ class StatsCollector:
                 return  # a visual forward run between two training steps (lock hand-over)
             if not module.training and not torch.is_grad_enabled():
                 return  # an evaluation forward in the loop (eval mode, no autograd)
-            values = output.detach()  # nothing below is recorded by autograd
-            if kind != "relu" or values.dim() < 2:
-                self._calls.append((index, values.numel(), activation_sums(values, kind)))
-                return
-            # ReLU outputs are >= 0: a unit is dead (positive for no sample) when its sum over
-            # the batch is 0, and the layer's sum is the sum of its units' (a pass less).
-            units = unit_sums(values)
-            norm = torch.linalg.vector_norm(values)
-            self._calls.append((index, values.numel(), [units.sum(), norm]))
-            previous = self._alive[index]
-            if previous is not None and previous.shape == units.shape:
-                units = previous + units
-            self._alive[index] = units
+            self.outputs.add(index, output.detach())  # nothing there is recorded by autograd
 
         return hook
 
@@ -266,17 +244,16 @@ class StatsCollector:
             # The weights come first: the bins' buffer holds them for the update ratio.
             host = [*self._host_bins([t for _, t in tensors]), self._update_squares_host(weights)]
             if reducer is None:
-                host += self._activation_parts_host()
+                host += self.outputs.host_parts()
             else:
-                host += [
-                    x if x is None else x.numpy() for x in self._activation_parts(device, reducer)
-                ]
+                parts = self.outputs.device_parts(device, reducer)
+                host += [x if x is None else x.numpy() for x in parts]
         else:
             flat = [t for _, t in tensors]
             fast = histograms_cpu(flat) if device.type == "cpu" else None
             binned = histograms(flat) if fast is None else fast
             updates = self._update_squares(weights)
-            activations, dead = self._activation_parts(device, reducer)
+            activations, dead = self.outputs.device_parts(device, reducer)
             host = to_host([*binned, updates, activations, dead], device)
         counts_host, scales_host, squares_host, update_host, act_host, dead_host = host
 
@@ -305,7 +282,7 @@ class StatsCollector:
             nan_counts=nan_counts.reshape(n, 4),
             norms=norms.reshape(n, 4),
             update_norms=update_norms,
-            activations=self._activation_table(act_host, dead_host),
+            activations=self.outputs.table(act_host, dead_host),
         )
 
     def _update_squares(self, weights: list[tuple[int, torch.Tensor]]) -> torch.Tensor | None:
@@ -348,83 +325,6 @@ class StatsCollector:
         changes = np.add.reduceat(np.square(current - previous, dtype=np.float64), starts)
         olds = np.add.reduceat(np.square(previous, dtype=np.float64), starts)
         return np.concatenate([changes, olds])
-
-    def _activation_parts_host(self) -> list[np.ndarray | None]:
-        """:meth:`_activation_parts` for small CPU models, in numpy (one process)."""
-        sums = [[0.0] * 4 for _ in self.layers]
-        relu = [(i, a) for i, a in enumerate(self._alive) if a is not None]
-        # Every call's 0-d sums, then each ReLU layer's count of dead units, reach Python in one
-        # conversion.
-        flat = [v for _, _, values in self._calls for v in values]
-        flat += [(a <= 0).sum().to(count_dtype(a.dtype)) for _, a in relu]
-        if len({v.dtype for v in flat}) == 1:
-            converted = torch.stack(flat).tolist()
-        else:  # layers of several dtypes (or none)
-            converted = [float(v) for v in flat]
-        numbers = iter(converted)
-        for layer, count, values in self._calls:
-            row = sums[layer]
-            row[0] += next(numbers)
-            norm = next(numbers)
-            row[1] += norm * norm
-            if len(values) > 2:
-                row[2] += next(numbers)
-            row[3] += count
-        self._relu_layout = [(i, int(a.numel())) for i, a in relu]
-        table = np.array(sums, dtype=np.float64).reshape(len(self.layers), 4)
-        if not relu:
-            return [table, None]
-        return [table, np.array(converted[len(converted) - len(relu) :], dtype=np.float64)]
-
-    def _activation_parts(
-        self, device: torch.device, reducer: Reducer | None
-    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """On the device: ``[layers, 4]`` sums (value, square, saturated, count) and the dead
-        units' count per ReLU layer; combined over the ranks first when there is a reducer."""
-        n = len(self.layers)
-        sums = torch.zeros(n, 4, dtype=torch.float64, device=device)
-        if self._calls:
-            rows = torch.tensor([layer for layer, _, _ in self._calls], device=device)
-            values = torch.stack([sums_row(v) for _, _, v in self._calls]).double()
-            values[:, 1] = values[:, 1] * values[:, 1]  # norms to sums of squares
-            counts = torch.tensor([c for _, c, _ in self._calls], dtype=torch.float64)
-            calls = torch.cat([values.to(device), counts.to(device)[:, None]], dim=1)
-            sums = sums.index_add_(0, rows, calls)
-        relu = [(i, a) for i, a in enumerate(self._alive) if a is not None]
-        self._relu_layout = [(i, int(a.numel())) for i, a in relu]
-        peaks = torch.cat([a.reshape(-1).to(device).float() for _, a in relu]) if relu else None
-        if reducer is not None:
-            sums = reducer.sum(sums)
-            if peaks is not None:
-                peaks = reducer.max(peaks)
-        if peaks is None:
-            return sums, None
-        layout = tuple((row, size) for row, (_, size) in enumerate(self._relu_layout))
-        dead = torch.bincount(
-            row_offsets(layout, 1, device), weights=(peaks <= 0).double(), minlength=len(relu)
-        )
-        return sums, dead
-
-    def _activation_table(self, sums: np.ndarray | None, dead: np.ndarray | None) -> np.ndarray:
-        """``[layers, 5]``: count, mean, std, dead fraction, saturated fraction (NaN: not seen)."""
-        n = len(self.layers)
-        table = [[0.0] * 4] * n if sums is None else sums.reshape(n, 4).tolist()
-        dead_fraction = [math.nan] * n
-        if dead is not None:
-            for (row, units), count_dead in zip(self._relu_layout, dead.tolist(), strict=True):
-                dead_fraction[row] = count_dead / units
-        rows = []
-        for spec, (total, squares, saturated, count), dead_part in zip(
-            self.layers, table, dead_fraction, strict=True
-        ):
-            if count == 0:
-                rows.append([math.nan] * 5)
-                continue
-            mean = total / count
-            std = math.sqrt(max(squares / count - mean * mean, 0.0))
-            saturated = saturated / count if spec.kind in ("sigmoid", "tanh") else math.nan
-            rows.append([count, mean, std, dead_part, saturated])
-        return np.array(rows, dtype=np.float64).reshape(n, 5)
 
 
 def _host_sized(tensors: list[torch.Tensor]) -> bool:

@@ -210,6 +210,61 @@ def test_a_real_step_matches_numpy_histogram_and_linalg_norm(which, host, monkey
 
 
 @pytest.mark.parametrize("which", list(MODELS))
+def test_later_samples_from_the_kept_outputs_match_the_references(which):
+    # The first sample reduces every output in its hook; later ones reduce the outputs no
+    # in-place operation changed (all but the BatchNorm's, before an in-place ReLU) together,
+    # when collecting.
+    model, x, y = MODELS[which]()
+    collector = StatsCollector(model)
+    names = [spec.name for spec in collector.layers]
+    for sample in range(3):
+        before, reference = train_step(model, x, y, [collector])
+        stats = collector.collect(sample)
+        check_histograms_and_norms(model, stats, names)
+        check_activations(model, stats, names, reference)
+        check_updates(model, stats, names, before)
+    deferred = [
+        name for name, later in zip(names, collector.outputs.deferred, strict=True) if later
+    ]
+    assert deferred == [name for name in names if name != "features.1"]
+
+
+class Bumped(nn.Module):
+    """A linear layer whose output is shifted in place when ``bump`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear, self.head = nn.Linear(4, 6), nn.Linear(6, 2)
+        self.bump = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        hidden = self.linear(x)
+        if self.bump:
+            hidden.add_(1.0)
+        return self.head(hidden)
+
+
+def test_an_output_changed_in_place_after_its_layer_is_not_counted_then_measured_in_its_hook():
+    torch.manual_seed(0)
+    model = Bumped()
+    x, y = torch.randn(16, 4), torch.randint(0, 2, (16,))
+    collector = StatsCollector(model)
+    names = [spec.name for spec in collector.layers]
+    train_step(model, x, y, [collector])
+    collector.collect(0)
+    assert collector.outputs.deferred == [True, True]  # nothing changed the outputs then
+    model.bump = True
+    train_step(model, x, y, [collector])
+    stats = collector.collect(1)
+    # The kept output holds the shifted values, not the layer's: that call is not counted.
+    assert np.isnan(stats.activations[0]).all() and stats.activations[1, 0] == 32
+    assert collector.outputs.deferred == [False, True]
+    _, reference = train_step(model, x, y, [collector])
+    stats = collector.collect(2)
+    check_activations(model, stats, names, reference)  # measured in the hook, before the shift
+
+
+@pytest.mark.parametrize("which", list(MODELS))
 def test_numpy_and_torch_paths_give_the_same_numbers(which, monkeypatch):
     model, x, y = MODELS[which]()
     host, device = StatsCollector(model), StatsCollector(model)
