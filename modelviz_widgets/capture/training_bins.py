@@ -84,9 +84,14 @@ class HostBins:
     and gradients, sample after sample): the layout and a buffer are kept, and finite float32
     CPU tensors take a shorter path, without the per-value row gathers. The same counts,
     scales and sums of squares; anything else (empty tensors, other dtypes, a NaN or Inf) goes
-    to :func:`histograms_host`."""
+    to :func:`histograms_host`.
 
-    _shapes: tuple[torch.Size, ...]
+    Tensor ``i``'s counts are row ``slots[i]`` of a ``[rows, BINS + 3]`` table (by default row
+    ``i`` of as many rows as tensors), the other rows zeros: the caller's own layout, without
+    moving the rows afterwards. The scales and sums of squares are lists, in tensor order.
+    """
+
+    _key: tuple[Any, ...]
     _values: np.ndarray
     _views: list[torch.Tensor]
     _position: np.ndarray
@@ -99,17 +104,24 @@ class HostBins:
 
     def __init__(self) -> None:
         self._filled = False
-        self._lay_out(())
+        self._lay_out((), (), 0)
 
-    def __call__(self, tensors: list[torch.Tensor]) -> list[np.ndarray | None]:
+    def __call__(
+        self,
+        tensors: list[torch.Tensor],
+        slots: list[int] | None = None,
+        rows: int | None = None,
+    ) -> tuple[np.ndarray, list[float], list[float]]:
         self._filled = False
+        slots = list(range(len(tensors))) if slots is None else slots
+        rows = len(tensors) if rows is None else rows
         if not tensors or any(t.dtype is not torch.float32 or not t.is_cpu for t in tensors):
-            return histograms_host([t.detach().numpy() for t in tensors])
-        shapes = tuple(t.shape for t in tensors)
-        if shapes != self._shapes:
-            self._lay_out(shapes)
+            return self._general(tensors, slots, rows)
+        key = (tuple(t.shape for t in tensors), tuple(slots), rows)
+        if key != self._key:
+            self._lay_out(*key)
         if self._empty:
-            return histograms_host([t.detach().numpy() for t in tensors])
+            return self._general(tensors, slots, rows)
         values, position, starts = self._values, self._position, self._starts
         torch._foreach_copy_(self._views, [t.detach() for t in tensors])
         self._filled = True
@@ -122,7 +134,7 @@ class HostBins:
         exponents = []
         for value in largest:
             if not math.isfinite(value):  # NaN propagates through the extremes
-                return histograms_host([t.detach().numpy() for t in tensors])
+                return self._general(tensors, slots, rows)
             mantissa, exponent = math.frexp(value)
             exponents.append(exponent - (mantissa == 0.5))
         if exponents != self._exponents:  # only some scales change from one sample to the next
@@ -138,22 +150,35 @@ class HostBins:
         # added to the last bin below (closed, as numpy's).
         np.floor(position, out=position)
         np.add(position, self._offsets, out=position)  # small whole numbers: exact in float32
-        counts = np.bincount(position.astype(np.intp), minlength=len(tensors) * (BINS + 3))
-        counts = counts.reshape(len(tensors), BINS + 3)
+        counts = np.bincount(position.astype(np.intp), minlength=rows * (BINS + 3))
+        counts = counts.reshape(rows, BINS + 3)
         counts[:, BINS] += counts[:, BINS + 1]
         counts[:, BINS + 1] = 0
-        squares = np.add.reduceat(np.square(values, dtype=np.float64), starts)
-        return [counts, np.array([math.ldexp(1.0, e) for e in exponents]), squares]
+        squares = np.add.reduceat(np.square(values, dtype=np.float64), starts).tolist()
+        return counts, [math.ldexp(1.0, e) for e in exponents], squares
+
+    @staticmethod
+    def _general(
+        tensors: list[torch.Tensor], slots: list[int], rows: int
+    ) -> tuple[np.ndarray, list[float], list[float]]:
+        """:func:`histograms_host`, its rows put in the table."""
+        table = np.zeros((rows, BINS + 3), dtype=np.int64)
+        if not tensors:
+            return table, [], []
+        counts, scales, squares = histograms_host([t.detach().numpy() for t in tensors])
+        assert counts is not None and scales is not None and squares is not None
+        table[slots] = counts
+        return table, scales.tolist(), squares.tolist()
 
     def leading(self, count: int) -> np.ndarray | None:
         """The first ``count`` values of the last call's tensors, flat (None when they were not
         copied into the kept buffer): the weights, for the update ratio, without another copy."""
         return self._values[:count] if self._filled and count <= self._values.size else None
 
-    def _lay_out(self, shapes: tuple[torch.Size, ...]) -> None:
+    def _lay_out(self, shapes: tuple[torch.Size, ...], slots: tuple[int, ...], rows: int) -> None:
         sizes = [math.prod(shape) for shape in shapes]
         total = sum(sizes)
-        self._shapes = shapes
+        self._key = (shapes, slots, rows)
         self._values = np.empty(total, dtype=np.float32)
         buffer = torch.from_numpy(self._values)
         ends = np.cumsum(sizes, dtype=np.intp).tolist()
@@ -167,8 +192,8 @@ class HostBins:
         self._exponents = [-(1 << 30)] * len(sizes)  # no scale yet
         self._factors = np.empty(total, dtype=np.float32)
         self._position = np.empty(total, dtype=np.float32)
-        rows = np.arange(len(sizes), dtype=np.float32) * (BINS + 3) + (BINS / 2 + 1)
-        self._offsets = np.repeat(rows, sizes)
+        starts = np.array(slots, dtype=np.float32) * (BINS + 3) + (BINS / 2 + 1)
+        self._offsets = np.repeat(starts, sizes)
 
 
 def sum_squares(tensors: list[torch.Tensor]) -> torch.Tensor:

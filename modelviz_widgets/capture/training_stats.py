@@ -17,6 +17,7 @@ numpy with a layout kept from sample to sample (``training_bins``).
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -240,21 +241,13 @@ class StatsCollector:
             and 2 * self._parameter_total <= HOST_LIMIT  # the tensors and their gradients
             and all(t.dtype in HOST_DTYPES for _, t in tensors)
         ):
-            # Small CPU models: numpy does the same arithmetic with far less per-call overhead.
-            # The weights come first: the bins' buffer holds them for the update ratio.
-            host = [*self._host_bins([t for _, t in tensors]), self._update_squares_host(weights)]
-            if reducer is None:
-                host += self.outputs.host_parts()
-            else:
-                parts = self.outputs.device_parts(device, reducer)
-                host += [x if x is None else x.numpy() for x in parts]
-        else:
-            flat = [t for _, t in tensors]
-            fast = histograms_cpu(flat) if device.type == "cpu" else None
-            binned = histograms(flat) if fast is None else fast
-            updates = self._update_squares(weights)
-            activations, dead = self.outputs.device_parts(device, reducer)
-            host = to_host([*binned, updates, activations, dead], device)
+            return self._collect_host(step, tensors, reducer)
+        flat = [t for _, t in tensors]
+        fast = histograms_cpu(flat) if device.type == "cpu" else None
+        binned = histograms(flat) if fast is None else fast
+        updates = self._update_squares(weights)
+        activations, dead = self.outputs.device_parts(device, reducer)
+        host = to_host([*binned, updates, activations, dead], device)
         counts_host, scales_host, squares_host, update_host, act_host, dead_host = host
 
         # Row r of the passes is quantity r // n of layer r % n: index (r % n) * 4 + r // n of
@@ -282,6 +275,43 @@ class StatsCollector:
             nan_counts=nan_counts.reshape(n, 4),
             norms=norms.reshape(n, 4),
             update_norms=update_norms,
+            activations=self.outputs.table(act_host, dead_host),
+        )
+
+    def _collect_host(
+        self, step: int, tensors: list[tuple[int, torch.Tensor]], reducer: Reducer | None
+    ) -> StepStats:
+        """:meth:`_collect` for small CPU models: numpy does the same arithmetic with far less
+        per-call overhead, and the small tables are filled from Python numbers."""
+        n = len(self.layers)
+        # Row r of the passes is quantity r // n of layer r % n: row (r % n) * 4 + r // n of the
+        # [layers * 4] tables. The weights come first: the bins' buffer holds them for the
+        # update ratio.
+        where = [(r % n) * 4 + r // n for r, _ in tensors]
+        table, scales_found, squares = self._host_bins([t for _, t in tensors], where, n * 4)
+        update_host = self._update_squares_host(self._weight_rows)
+        if reducer is None:
+            act_host, dead_host = self.outputs.host_parts()
+        else:
+            parts = self.outputs.device_parts(torch.device("cpu"), reducer)
+            act_host, dead_host = [x if x is None else x.numpy() for x in parts]
+        scales, norms = [math.nan] * (n * 4), [math.nan] * (n * 4)
+        for row, scale, square in zip(where, scales_found, squares, strict=True):
+            scales[row] = scale
+            norms[row] = math.sqrt(square)
+        update_norms = [[math.nan, math.nan] for _ in range(n)]
+        if update_host is not None:
+            found = update_host.tolist()
+            count = len(self._weight_rows)
+            for k, (row, _) in enumerate(self._weight_rows):
+                update_norms[row] = [math.sqrt(found[k]), math.sqrt(found[count + k])]
+        return StepStats(
+            step=step,
+            counts=table[:, 1 : BINS + 1].reshape(n, 4, BINS),
+            scales=np.array(scales).reshape(n, 4),
+            nan_counts=table[:, BINS + 2].reshape(n, 4),
+            norms=np.array(norms).reshape(n, 4),
+            update_norms=np.array(update_norms).reshape(n, 2),
             activations=self.outputs.table(act_host, dead_host),
         )
 
