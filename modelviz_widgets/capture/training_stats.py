@@ -192,8 +192,20 @@ class StatsCollector:
                         self._previous_buffer = torch.empty(total)
                     torch.cat([w.reshape(-1) for w in weights], out=self._previous_buffer)
                     self._previous = self._previous_buffer.numpy()
-                else:
-                    self._previous = list(torch._foreach_mul(weights, 1.0))  # one batched copy
+                else:  # one batched copy, into tensors kept for it (no fresh pages to fault in)
+                    kept = self._previous
+                    if (
+                        not isinstance(kept, list)
+                        or len(kept) != len(weights)
+                        or any(
+                            k.shape != w.shape or k.dtype != w.dtype or k.device != w.device
+                            for k, w in zip(kept, weights, strict=True)
+                        )
+                    ):
+                        kept = [torch.empty_like(w, memory_format=torch.contiguous_format)
+                                for w in weights]  # fmt: skip
+                    torch._foreach_copy_(kept, [w.detach() for w in weights])
+                    self._previous = kept
 
     def disarm(self) -> None:
         if self._handles:
@@ -243,9 +255,15 @@ class StatsCollector:
         ):
             return self._collect_host(step, tensors, reducer)
         flat = [t for _, t in tensors]
-        fast = histograms_cpu(flat) if device.type == "cpu" else None
-        binned = histograms(flat) if fast is None else fast
-        updates = self._update_squares(weights)
+        kept = self._previous
+        earlier = kept if isinstance(kept, list) and len(kept) == len(weights) else None
+        fast = histograms_cpu(flat, earlier) if device.type == "cpu" else None
+        binned: tuple[torch.Tensor | None, ...]
+        if fast is None:
+            binned, updates = histograms(flat), self._update_squares(weights)
+        else:  # the update ratio's sums too, from the same pass over the weights
+            binned, fast_updates = fast[:3], fast[3]
+            updates = fast_updates if earlier is not None else self._update_squares(weights)
         activations, dead = self.outputs.device_parts(device, reducer)
         host = to_host([*binned, updates, activations, dead], device)
         counts_host, scales_host, squares_host, update_host, act_host, dead_host = host

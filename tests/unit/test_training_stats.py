@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from modelviz_widgets.capture import training_stats
+from modelviz_widgets.capture import training_bins, training_stats
 from modelviz_widgets.capture.training import Recorder
 from modelviz_widgets.capture.training_activations import unit_sums
 from modelviz_widgets.capture.training_bins import HostBins
@@ -262,6 +262,23 @@ def test_an_output_changed_in_place_after_its_layer_is_not_counted_then_measured
     _, reference = train_step(model, x, y, [collector])
     stats = collector.collect(2)
     check_activations(model, stats, names, reference)  # measured in the hook, before the shift
+
+
+def test_the_large_model_path_in_many_chunks_matches_the_references(monkeypatch):
+    # Large CPU models are binned, and their norms and update ratios summed, chunk by chunk: here
+    # in chunks of 101 values (odd, as the last chunk of most tensors), over two samples (the
+    # second copies the weights into the tensors kept from the first).
+    monkeypatch.setattr(training_stats, "HOST_LIMIT", 0)
+    monkeypatch.setattr(training_bins, "CHUNK", 101)
+    model, x, y = MODELS["cnn"]()
+    collector = StatsCollector(model)
+    names = [spec.name for spec in collector.layers]
+    for sample in range(2):
+        before, reference = train_step(model, x, y, [collector])
+        stats = collector.collect(sample)
+        check_histograms_and_norms(model, stats, names)
+        check_activations(model, stats, names, reference)
+        check_updates(model, stats, names, before)
 
 
 @pytest.mark.parametrize("which", list(MODELS))
