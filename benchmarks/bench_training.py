@@ -3,14 +3,19 @@
 SummaryWriter.add_histogram of every parameter and gradient every 10 steps.
 
 Each candidate trains its own copy of the model (same initial weights, same batches, its own
-optimizer): the monitor's hooks and kept weights must not touch the others. Steps are timed in
-blocks of ``every``, so that every block holds exactly one sampled step. A candidate trains for a
-turn of ``--stretch`` blocks in a row (about half a second on the small models), and the turns of
-all candidates are interleaved in a shuffled order (common.interleaved). Turns, not single blocks:
-the monitor publishes at most ten times a second of wall time, and a block of 25 ms between three
-other candidates' blocks would see a publish nearly every block, four times as often per step as
-in a real run, where the loop trains all the time. Two unmonitored copies are timed, the second as
-the noise floor of comparing two copies.
+optimizer), and every copy alternates between turns with its candidate attached and turns without:
+a pair of turns, back to back in a random order, gives one ratio, and the figure is the median
+ratio over the pairs. The same model, the same memory, a few hundred milliseconds apart: neither
+where a copy's tensors happen to lie nor the machine's load from one second to the next (on a
+shared machine, turns of the same candidate vary by 10 % or more) enters the ratio. Between its
+turns, a monitor is detached: its hooks removed, its pending deadline cancelled (so that it
+publishes nothing during another turn), and attached again, untimed, before its next turn.
+
+Steps are timed in blocks of ``every``, so that every block holds exactly one sampled step. A
+turn is ``--stretch`` blocks (about half a second on the small models): the monitor publishes at
+most ten times a second of wall time, and turns long enough for several publishes give it the
+rate per step of a real run. A copy with nothing attached in either turn of its pairs
+(``plain_b``) shows the noise of the method.
 
 TensorBoard is not a dependency: install it outside the repository, for example
 ``pip install --no-deps --target DIR tensorboard protobuf absl-py``, and pass ``--tensorboard-path
@@ -22,8 +27,8 @@ from __future__ import annotations
 
 import argparse
 import copy
-import functools
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -35,10 +40,11 @@ from typing import Any
 
 import ipywidgets
 import torch
-from common import ResNet18, interleaved, save
+from common import ResNet18, save
 from torch import nn
 
 import modelviz_widgets as mv
+from modelviz_widgets.widgets.deadlines import DEADLINES
 
 EVERY = 10
 """The monitor's default sampling period, and TensorBoard's histogram period here."""
@@ -119,24 +125,44 @@ def resnet_task(reps: int, batch: int, size: int) -> Task:
 
 
 class Trainer:
-    """One copy of a task's model trained in blocks of ``EVERY`` steps; ``after(step, loss)`` is
-    what the candidate does after each optimizer step. Step times are kept by block position."""
+    """One copy of a task's model trained in blocks of ``EVERY`` steps, with its candidate
+    attached (``after(step, loss)`` after each optimizer step; ``attach()`` and ``detach()``
+    around such a turn, untimed) or not. Step times are kept by block position and by kind of
+    turn."""
 
-    def __init__(self, task: Task, after: Callable[[int, torch.Tensor], None] | None) -> None:
+    def __init__(
+        self,
+        task: Task,
+        after: Callable[[int, torch.Tensor], None] | None = None,
+        attach: Callable[[], None] | None = None,
+        detach: Callable[[], None] | None = None,
+    ) -> None:
         self.model = copy.deepcopy(task.model)
         self.optimizer = task.optimizer(self.model)
         self.batches = task.batches
-        self.after = after
+        self.after, self.attach, self.detach = after, attach, detach
         self.loss_function = nn.CrossEntropyLoss()
         self.step = 0
-        self.by_position: list[list[float]] = [[] for _ in range(EVERY)]
+        self.by_position: dict[bool, list[list[float]]] = {
+            kind: [[] for _ in range(EVERY)] for kind in (True, False)
+        }
 
-    def blocks(self, count: int) -> None:
-        """``count`` blocks in a row: a turn of this candidate (see ``--stretch``)."""
-        for _ in range(count):
-            self.block()
+    def turn(self, blocks: int, attached: bool) -> float:
+        """Seconds for ``blocks`` blocks in a row, with the candidate attached or not."""
+        if attached and self.attach is not None:
+            self.attach()
+        after = self.after if attached else None
+        start = time.perf_counter()
+        for _ in range(blocks):
+            self.block(after, self.by_position[attached])
+        seconds = time.perf_counter() - start
+        if attached and self.detach is not None:
+            self.detach()
+        return seconds
 
-    def block(self) -> None:
+    def block(
+        self, after: Callable[[int, torch.Tensor], None] | None, by_position: list[list[float]]
+    ) -> None:
         for position in range(EVERY):
             x, y = self.batches[self.step % len(self.batches)]
             start = time.perf_counter()
@@ -144,10 +170,28 @@ class Trainer:
             loss = self.loss_function(self.model(x), y)
             loss.backward()
             self.optimizer.step()
-            if self.after is not None:
-                self.after(self.step, loss)
-            self.by_position[position].append(time.perf_counter() - start)
+            if after is not None:
+                after(self.step, loss)
+            by_position[position].append(time.perf_counter() - start)
             self.step += 1
+
+
+def paired(trainers: dict[str, Trainer], pairs: int, warmup: int, blocks: int) -> dict:
+    """Per trainer, the ratio attached / not attached of each pair of turns after warm-up.
+
+    Every round runs each trainer's pair, the trainers in a shuffled order and the two turns of
+    a pair in a random order (fixed seed)."""
+    shuffler = random.Random(0)
+    ratios: dict[str, list[float]] = {name: [] for name in trainers}
+    order = list(trainers)
+    for round_ in range(warmup + pairs):
+        shuffler.shuffle(order)
+        for name in order:
+            first = shuffler.random() < 0.5
+            seconds = {kind: trainers[name].turn(blocks, kind) for kind in (first, not first)}
+            if round_ >= warmup:
+                ratios[name].append(seconds[True] / seconds[False])
+    return ratios
 
 
 def tensorboard_writer(path: str | None, directory: str) -> Any:
@@ -254,79 +298,82 @@ def time_task(
     task: Task, tensorboard: str | None, log_dir: str, warmup: int, stretch: int = 1
 ) -> dict:
     monitors: list[Any] = []
-    trainers: dict[str, Trainer] = {"plain": Trainer(task, None), "plain_b": Trainer(task, None)}
 
     def monitored(log: str | None) -> Trainer:
-        trainer = Trainer(task, None)
+        trainer = Trainer(task)
         monitor = mv.TrainingMonitor(trainer.model, log=log)
         monitors.append(monitor)
+        collector = monitor._recorder.collector
+
+        def detach() -> None:
+            collector.disarm()  # the hooks for the next sampled step, and nothing pending
+            DEADLINES.cancel(monitor)
+
         trainer.after = lambda step, loss: monitor.step(loss=loss)
+        trainer.attach, trainer.detach = collector.arm, detach
+        detach()
         return trainer
 
+    trainers: dict[str, Trainer] = {"plain_b": Trainer(task)}
     trainers["monitor"] = monitored(None)
     trainers["monitor_log"] = monitored(str(Path(log_dir) / f"run{len(monitors)}.sqlite"))
     writer = tensorboard_writer(tensorboard, str(Path(log_dir) / "tb"))
     if writer is not None:
-        trainer = Trainer(task, None)
+        trainer = Trainer(task)
         trainer.after = tensorboard_after(writer, trainer.model)
         trainers["tensorboard"] = trainer
     with MessageCounter():  # so that the monitors' sends cost what counting costs, as in a kernel
-        turns = {n: functools.partial(t.blocks, stretch) for n, t in trainers.items()}
-        times = interleaved(turns, max(1, task.reps // stretch), warmup)
-    warmup *= stretch  # in blocks from here on
+        ratios = paired(trainers, max(1, task.reps // stretch), warmup, stretch)
     for monitor in monitors:
         monitor.close()
     if writer is not None:
         writer.close()
-    base = times["plain"]["median_s"]
+    skip = warmup * stretch  # blocks of warm-up
     result: dict[str, Any] = {
         "model": task.label,
-        "blocks": task.reps,
+        "pairs": len(ratios["plain_b"]),
         "blocks_per_turn": stretch,
         "candidates": {},
     }
-    plain_steps = [t for times_ in trainers["plain"].by_position for t in times_[warmup:]]
-    plain_step = statistics.median(plain_steps)
-    plain_amortized = amortized(trainers["plain"], warmup)
+    plain_steps = []
     for name, trainer in trainers.items():
-        positions = [statistics.median(ts[warmup:]) for ts in trainer.by_position]
-        middle = statistics.median(t for ts in trainer.by_position[1:-1] for t in ts[warmup:])
+        alone = [statistics.median(ts[skip:]) for ts in trainer.by_position[False]]
+        with_it = [statistics.median(ts[skip:]) for ts in trainer.by_position[True]]
+        plain_steps.append(statistics.median(alone))
+        values = sorted(ratios[name])
+        quarter = len(values) // 4
         result["candidates"][name] = {
-            "block_median_s": times[name]["median_s"],
-            "block_p95_s": times[name]["p95_s"],
-            "ratio": times[name]["median_s"] / base,
-            "ratio_amortized": amortized(trainer, warmup) / plain_amortized,
-            "sampled_step_s": positions[0],
-            "arming_step_s": positions[-1],
-            "other_step_s": middle,
-            "ratio_sampled": positions[0] / plain_step,
-            "ratio_arming": positions[-1] / plain_step,
-            "ratio_other": middle / plain_step,
+            "ratio": statistics.median(values),
+            "ratio_q1": values[quarter],
+            "ratio_q3": values[-quarter - 1],
+            "ratio_by_position": sum(with_it) / sum(alone),
+            "plain_step_s": statistics.median(alone),
+            "sampled_step_s": with_it[0],
+            "arming_step_s": with_it[-1],
+            "ratio_sampled": with_it[0] / alone[0],
+            "ratio_arming": with_it[-1] / alone[-1],
+            "ratio_other": sum(with_it[1:-1]) / sum(alone[1:-1]),
         }
-    result["plain_step_s"] = plain_step
+    result["plain_step_s"] = statistics.median(plain_steps)
     return result
-
-
-def amortized(trainer: Trainer, warmup: int) -> float:
-    """Seconds per step over a period from the medians of each position in the block (the
-    sampled step, the arming step, the others): robust to a block hit by another process."""
-    return sum(statistics.median(ts[warmup:]) for ts in trainer.by_position) / EVERY
 
 
 def report(result: dict) -> None:
     print(result["model"])
-    print(f"  unmonitored step {result['plain_step_s'] * 1e3:.2f} ms (median)")
     print(
-        f"  {'candidate':13} {'block':>10} {'ratio':>6} {'by pos':>6}"
-        f" {'step 0 (sampled)':>17} {'step 9 (arming)':>16} {'steps 1-8':>15}"
+        f"  unmonitored step {result['plain_step_s'] * 1e3:.2f} ms (median); "
+        f"{result['pairs']} pairs of turns of {result['blocks_per_turn']} blocks"
+    )
+    print(
+        f"  {'candidate':13} {'ratio':>6} {'(IQR)':>13} {'by pos':>6}"
+        f" {'sampled step':>19} {'arming step':>18} {'steps 1-8':>9}"
     )
     for name, c in result["candidates"].items():
         print(
-            f"  {name:13} {c['block_median_s'] * 1e3:8.2f}ms {c['ratio']:6.3f} "
-            f"{c['ratio_amortized']:6.3f} {c['sampled_step_s'] * 1e3:8.2f}ms "
-            f"{c['ratio_sampled']:6.2f}x"
-            f" {c['arming_step_s'] * 1e3:7.2f}ms {c['ratio_arming']:6.2f}x"
-            f" {c['other_step_s'] * 1e3:6.2f}ms {c['ratio_other']:6.3f}x"
+            f"  {name:13} {c['ratio']:6.3f} ({c['ratio_q1']:5.3f}-{c['ratio_q3']:5.3f})"
+            f" {c['ratio_by_position']:6.3f} {c['sampled_step_s'] * 1e3:9.2f}ms"
+            f" {c['ratio_sampled']:6.2f}x {c['arming_step_s'] * 1e3:8.2f}ms"
+            f" {c['ratio_arming']:6.2f}x {c['ratio_other']:8.3f}x"
         )
 
 
@@ -359,7 +406,7 @@ def main() -> dict:
         for key, make in tasks.items():
             if key in chosen:
                 task = make()
-                warmup = 5 if key != "resnet" else 1
+                warmup = 2 if key != "resnet" else 1
                 stretch = args.stretch if key != "resnet" else 1
                 results[key] = time_task(task, args.tensorboard_path, log_dir, warmup, stretch)
                 report(results[key])
