@@ -155,6 +155,7 @@ class StatsCollector:
         self._previous: list[torch.Tensor] | np.ndarray | None = None
         self._host_bins = HostBins()
         self._previous_buffer = torch.empty(0)
+        self._previous_views: list[torch.Tensor] = []  # of the buffer, shaped as the weights
         self._weight_list: list[torch.Tensor] = [w for w in self._weights if w is not None]
         self._weight_rows: list[tuple[int, torch.Tensor]] = [
             (i, w) for i, w in enumerate(self._weights) if w is not None
@@ -187,10 +188,17 @@ class StatsCollector:
         if previous_weights and weights:
             with torch.no_grad():
                 if _host_sized(weights):  # one flat copy, into the buffer kept for it
-                    total = sum(w.numel() for w in weights)
-                    if self._previous_buffer.numel() != total:
-                        self._previous_buffer = torch.empty(total)
-                    torch.cat([w.reshape(-1) for w in weights], out=self._previous_buffer)
+                    shapes = [w.shape for w in weights]
+                    if [v.shape for v in self._previous_views] != shapes:
+                        buffer = torch.empty(sum(w.numel() for w in weights))
+                        self._previous_views = [
+                            part.view(shape)
+                            for part, shape in zip(
+                                buffer.split([w.numel() for w in weights]), shapes, strict=True
+                            )
+                        ]
+                        self._previous_buffer = buffer
+                    torch._foreach_copy_(self._previous_views, [w.detach() for w in weights])
                     self._previous = self._previous_buffer.numpy()
                 else:  # one batched copy, into tensors kept for it (no fresh pages to fault in)
                     kept = self._previous
