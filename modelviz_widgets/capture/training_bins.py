@@ -265,13 +265,10 @@ def histograms_cpu(
     The sums of squares come from each chunk while it is in the cache, and so do, when
     ``previous`` holds the values of the first ``len(previous)`` tensors one step earlier, the
     sums of squares of their changes, then of those earlier values (the update ratio's): each
-    value is read from memory once for all of it.
+    value is read from memory once for all of it. ``previous[i]`` has the shape and dtype of
+    ``tensors[i]``.
     """
     if not tensors or any(t.dtype != torch.float32 or t.numel() == 0 for t in tensors):
-        return None
-    if previous is not None and any(
-        p.shape != t.shape or p.dtype != t.dtype for p, t in zip(previous, tensors, strict=False)
-    ):
         return None
     extremes = torch.stack([torch.stack(torch.aminmax(t)) for t in tensors])  # NaN propagates
     largest = torch.maximum(-extremes[:, 0], extremes[:, 1])

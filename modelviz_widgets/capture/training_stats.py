@@ -264,7 +264,11 @@ class StatsCollector:
             return self._collect_host(step, tensors, reducer)
         flat = [t for _, t in tensors]
         kept = self._previous
-        earlier = kept if isinstance(kept, list) and len(kept) == len(weights) else None
+        earlier = None
+        if isinstance(kept, list) and len(kept) == len(weights):
+            pairs = zip(kept, weights, strict=True)
+            same = all(k.shape == w.shape and k.dtype == w.dtype for k, (_, w) in pairs)
+            earlier = kept if same else None
         fast = histograms_cpu(flat, earlier) if device.type == "cpu" else None
         binned: tuple[torch.Tensor | None, ...]
         if fast is None:
