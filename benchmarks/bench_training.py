@@ -26,6 +26,7 @@ DIR`` (or set ``$MV_TENSORBOARD_PATH``); the TensorBoard rows are skipped, with 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import copy
 import os
 import random
@@ -250,10 +251,23 @@ class MessageCounter:
         ipywidgets.Widget._send = self._original
 
 
+def as_in_a_kernel(make: Callable[[], Any]) -> tuple[Any, asyncio.AbstractEventLoop]:
+    """``make()`` called inside a running event loop, which then stays stopped: as in a kernel,
+    whose loop waits while a training cell runs in the main thread. A monitor made so publishes
+    in the training loop's own steps, and queues its trailing publish on that loop, never in
+    the deadline thread (which it does without a loop: a script). Returns it and the loop."""
+    loop = asyncio.new_event_loop()
+
+    async def made() -> Any:
+        return make()
+
+    return loop.run_until_complete(made()), loop
+
+
 def message_rate(model: nn.Module, batches: list, optimizer: Any, seconds: float) -> dict:
     """Train at full speed under a monitor for ``seconds``; messages sent per second."""
     with MessageCounter() as counter:
-        monitor = mv.TrainingMonitor(model)
+        monitor, loop = as_in_a_kernel(lambda: mv.TrainingMonitor(model))
         opened = len(counter.messages)
         loss_function = nn.CrossEntropyLoss()
         steps = 0
@@ -267,7 +281,8 @@ def message_rate(model: nn.Module, batches: list, optimizer: Any, seconds: float
             monitor.step(loss=loss)
             steps += 1
         elapsed = time.monotonic() - start
-        time.sleep(1.0)  # the trailing publish of the last steps (timer)
+        # The cell ends: the loop runs, and with it the trailing publish of the last steps.
+        loop.run_until_complete(asyncio.sleep(1.0))
         during = [m for m in counter.messages[opened:] if m[0] <= start + elapsed]
         trailing = len(counter.messages) - opened - len(during)
         # The busiest whole second of the loop.
@@ -301,7 +316,7 @@ def time_task(
 
     def monitored(log: str | None) -> Trainer:
         trainer = Trainer(task)
-        monitor = mv.TrainingMonitor(trainer.model, log=log)
+        monitor, _ = as_in_a_kernel(lambda: mv.TrainingMonitor(trainer.model, log=log))
         monitors.append(monitor)
         collector = monitor._recorder.collector
 
