@@ -4,6 +4,8 @@ over the batch (a unit that never fired sums to 0)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from torch import nn
@@ -65,13 +67,17 @@ def activation_sums(output: torch.Tensor, kind: str) -> list[torch.Tensor]:
     """Sum, L2 norm and saturated count of one call's output (0-d tensors)."""
     total = output.sum()
     norm = torch.linalg.vector_norm(output)
-    if kind == "sigmoid":
-        saturated = ((output < SATURATION) | (output > 1.0 - SATURATION)).sum()
-    elif kind == "tanh":
-        saturated = (output.abs() > 1.0 - SATURATION).sum()
-    else:
+    if kind not in ("sigmoid", "tanh"):
         return [total, norm]
-    return [total, norm, saturated.to(count_dtype(total.dtype))]
+    return [total, norm, saturated(output, kind).sum().to(count_dtype(total.dtype))]
+
+
+def saturated(values: Any, kind: str) -> Any:
+    """Which outputs of a ``"sigmoid"`` or ``"tanh"`` layer are saturated: a boolean tensor or
+    array (torch's or numpy's, as ``values``)."""
+    if kind == "sigmoid":
+        return (values < SATURATION) | (values > 1.0 - SATURATION)
+    return abs(values) > 1.0 - SATURATION
 
 
 def count_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -99,13 +105,11 @@ def host_sums(values: torch.Tensor, kind: str) -> tuple[float, float, float, np.
     flat = array.reshape(-1)
     squares = float(np.dot(flat, flat))
     total = float(units.sum(dtype=np.float64))
-    saturated = 0.0
-    if kind == "sigmoid":
-        saturated = float(np.count_nonzero((flat < SATURATION) | (flat > 1.0 - SATURATION)))
-    elif kind == "tanh":
-        saturated = float(np.count_nonzero(np.abs(flat) > 1.0 - SATURATION))
+    count = 0.0
+    if kind in ("sigmoid", "tanh"):
+        count = float(np.count_nonzero(saturated(flat, kind)))
     if kind != "relu" or values.dim() < 2:
-        return total, squares, saturated, None
+        return total, squares, count, None
     if ordered is not values:
         units = units.reshape(ordered.shape[1:]).transpose(back)
-    return total, squares, saturated, units.reshape(values.shape[1:])
+    return total, squares, count, units.reshape(values.shape[1:])
