@@ -185,6 +185,20 @@ def check_updates(
         assert change > 0, name  # Adam moved every weight
 
 
+def check_samples(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, collector: StatsCollector, count: int
+) -> list[str]:
+    """``count`` sampled steps in a row, each checked against the references; the layer names."""
+    names = [spec.name for spec in collector.layers]
+    for sample in range(count):
+        before, reference = train_step(model, x, y, [collector])
+        stats = collector.collect(sample)
+        check_histograms_and_norms(model, stats, names)
+        check_activations(model, stats, names, reference)
+        check_updates(model, stats, names, before)
+    return names
+
+
 @pytest.mark.parametrize("host", [True, False], ids=["numpy", "torch"])
 @pytest.mark.parametrize("which", list(MODELS))
 def test_a_real_step_matches_numpy_histogram_and_linalg_norm(which, host, monkeypatch):
@@ -216,13 +230,7 @@ def test_later_samples_from_the_kept_outputs_match_the_references(which):
     # when collecting.
     model, x, y = MODELS[which]()
     collector = StatsCollector(model)
-    names = [spec.name for spec in collector.layers]
-    for sample in range(3):
-        before, reference = train_step(model, x, y, [collector])
-        stats = collector.collect(sample)
-        check_histograms_and_norms(model, stats, names)
-        check_activations(model, stats, names, reference)
-        check_updates(model, stats, names, before)
+    names = check_samples(model, x, y, collector, 3)
     deferred = [
         name for name, later in zip(names, collector.outputs.deferred, strict=True) if later
     ]
@@ -271,14 +279,7 @@ def test_the_large_model_path_in_many_chunks_matches_the_references(monkeypatch)
     monkeypatch.setattr(training_stats, "HOST_LIMIT", 0)
     monkeypatch.setattr(training_bins, "CHUNK", 101)
     model, x, y = MODELS["cnn"]()
-    collector = StatsCollector(model)
-    names = [spec.name for spec in collector.layers]
-    for sample in range(2):
-        before, reference = train_step(model, x, y, [collector])
-        stats = collector.collect(sample)
-        check_histograms_and_norms(model, stats, names)
-        check_activations(model, stats, names, reference)
-        check_updates(model, stats, names, before)
+    check_samples(model, x, y, StatsCollector(model), 2)
 
 
 @pytest.mark.parametrize("which", list(MODELS))
