@@ -1,12 +1,11 @@
 """The binning kernels of the training statistics: histograms against power-of-two edges and
-sums of squares of many tensors at once, on the device (torch), in cache-sized chunks (large CPU
-models) or in numpy (small CPU models) — the same counts every way.
+sums of squares of many tensors at once, on the device (torch) or in numpy (small CPU models) —
+the same counts every way (and in ``training_chunks`` for large CPU models).
 """
 
 from __future__ import annotations
 
 import math
-import threading
 from typing import Any
 
 import numpy as np
@@ -219,101 +218,6 @@ def to_host(parts: list[torch.Tensor | None], device: torch.device) -> list[np.n
             host.append(flat[offset : offset + part.numel()].reshape(part.shape))
             offset += part.numel()
     return host
-
-
-CHUNK = 1 << 18
-"""Values per pass of the CPU loops below: cache-sized, in buffers reused from step to step."""
-
-_scratch = threading.local()
-
-
-def _buffers() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """This thread's reused float32 values, int32 bins and int32 bin pairs (``CHUNK`` values)."""
-    if not hasattr(_scratch, "values") or _scratch.values.numel() < CHUNK:
-        _scratch.values = torch.empty(CHUNK, dtype=torch.float32)
-        _scratch.bins = torch.empty(CHUNK, dtype=torch.int32)
-        _scratch.pairs = torch.empty(CHUNK // 2, dtype=torch.int32)
-    return _scratch.values, _scratch.bins, _scratch.pairs
-
-
-def _count_bins(slot: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
-    """How many of ``slot`` (bins -BINS/2 .. BINS/2 - 1, int32) fall in each bin.
-
-    Two bins make one index of a BINS x BINS table, counted with one ``bincount`` over half
-    as many values, then summed back along each side: ``bincount``'s increments, which depend
-    on each other when the bins are few, are most of the time of a histogram.
-    """
-    half = slot.numel() // 2
-    pair = pairs[:half]
-    torch.mul(slot[:half], BINS, out=pair)
-    pair.add_(slot[half : 2 * half]).add_(BINS // 2 * (BINS + 1))
-    table = torch.bincount(pair, minlength=BINS * BINS).view(BINS, BINS)
-    counts = table.sum(dim=1) + table.sum(dim=0)
-    if slot.numel() % 2:
-        counts[int(slot[-1]) + BINS // 2] += 1
-    return counts
-
-
-def histograms_cpu(
-    tensors: list[torch.Tensor], previous: list[torch.Tensor] | None = None
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None] | None:
-    """:func:`histograms` for large CPU models, bit for bit: tensor by tensor in cache-sized
-    chunks, without the concatenation and the per-value row gathers (a tenth of the time or
-    less). None when a tensor is empty, not float32, or holds a NaN or Inf (then
-    :func:`histograms` does it).
-
-    The sums of squares come from each chunk while it is in the cache, and so do, when
-    ``previous`` holds the values of the first ``len(previous)`` tensors one step earlier, the
-    sums of squares of their changes, then of those earlier values (the update ratio's): each
-    value is read from memory once for all of it. ``previous[i]`` has the shape and dtype of
-    ``tensors[i]``.
-    """
-    if not tensors or any(t.dtype != torch.float32 or t.numel() == 0 for t in tensors):
-        return None
-    extremes = torch.stack([torch.stack(torch.aminmax(t)) for t in tensors])  # NaN propagates
-    largest = torch.maximum(-extremes[:, 0], extremes[:, 1])
-    if not bool(torch.isfinite(largest).all()):
-        return None
-    largest = torch.where(largest > 0, largest, 1.0)
-    scales = torch.exp2(torch.ceil(torch.log2(largest)))
-    scales = torch.where(scales < largest, scales * 2, scales)  # as in _histograms
-    factors = BINS / 2 / scales
-    counts = torch.zeros(len(tensors), BINS + 3, dtype=torch.int64)
-    values, bins, pairs = _buffers()
-    earlier = previous or []
-    norms: list[list[torch.Tensor]] = [[] for _ in tensors]  # per tensor: its chunks' norms
-    changes: list[list[torch.Tensor]] = [[] for _ in earlier]
-    olds: list[list[torch.Tensor]] = [[] for _ in earlier]
-    for row, tensor in enumerate(tensors):
-        flat = tensor.reshape(-1)
-        old = earlier[row].reshape(-1) if row < len(earlier) else None
-        for start in range(0, flat.numel(), CHUNK):
-            part = flat[start : start + CHUNK]
-            position, slot = values[: part.numel()], bins[: part.numel()]
-            norms[row].append(torch.linalg.vector_norm(part))
-            if old is not None:
-                before = old[start : start + CHUNK]
-                olds[row].append(torch.linalg.vector_norm(before))
-                torch.sub(part, before, out=position)
-                changes[row].append(torch.linalg.vector_norm(position))
-            torch.mul(part, factors[row], out=position)  # the same exact product as _histograms
-            # Every value is finite and within the scale, so position is in [-BINS/2, BINS/2];
-            # the maximum puts BINS/2 (a value at +scale) in the last bin, closed as numpy's.
-            position.floor_().clamp_max_(BINS // 2 - 1)
-            slot.copy_(position)
-            counts[row, 1 : BINS + 1] += _count_bins(slot, pairs)
-    squares = _chunk_squares(norms)
-    updates = torch.cat([_chunk_squares(changes), _chunk_squares(olds)]) if earlier else None
-    return counts, scales, squares, updates
-
-
-def _chunk_squares(norms: list[list[torch.Tensor]]) -> torch.Tensor:
-    """Each tensor's sum of squares, in float64, from the L2 norms of its chunks."""
-    if not norms:
-        return torch.zeros(0, dtype=torch.float64)
-    flat = torch.stack([n for chunks in norms for n in chunks]).double().square()
-    rows = torch.tensor([row for row, chunks in enumerate(norms) for _ in chunks])
-    return torch.zeros(len(norms), dtype=torch.float64).index_add_(0, rows, flat)
 
 
 def norm_squares(tensors: list[torch.Tensor]) -> torch.Tensor:

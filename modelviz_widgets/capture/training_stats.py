@@ -11,8 +11,9 @@ above the tensor's largest magnitude at that step (``edges(s)`` gives them). Bin
 power-of-two edges is exact in floating point (``floor(x * BINS / (2 s))`` involves no rounding),
 so the counts are those numpy.histogram gives for the same edges. On a GPU, all tensors of a step
 are concatenated and binned by a dozen device operations in all, and everything reaches the host
-in one copy; large CPU models are binned tensor by tensor in cache-sized chunks, and small ones in
-numpy with a layout kept from sample to sample (``training_bins``).
+in one copy; large CPU models are binned in cache-sized chunks, their small tensors packed
+together (``training_chunks``), and small models in numpy with a layout kept from sample to sample
+(``training_bins``).
 """
 
 from __future__ import annotations
@@ -33,11 +34,11 @@ from .training_bins import (
     BINS,
     HostBins,
     histograms,
-    histograms_cpu,
     norm_squares,
     sum_squares,
     to_host,
 )
+from .training_chunks import PackedTensors, histograms_cpu
 from .training_outputs import LayerOutputs
 
 QUANTITIES = ("weight", "bias", "weight_grad", "bias_grad")
@@ -154,6 +155,7 @@ class StatsCollector:
         # The weights at arm(): a list of tensors, or one flat numpy copy for small CPU models.
         self._previous: list[torch.Tensor] | np.ndarray | None = None
         self._host_bins = HostBins()
+        self._packed = PackedTensors()  # a large model's small tensors
         self._previous_buffer = torch.empty(0)
         self._previous_views: list[torch.Tensor] = []  # of the buffer, shaped as the weights
         self._weight_list: list[torch.Tensor] = [w for w in self._weights if w is not None]
@@ -269,7 +271,7 @@ class StatsCollector:
             pairs = zip(kept, weights, strict=True)
             same = all(k.shape == w.shape and k.dtype == w.dtype for k, (_, w) in pairs)
             earlier = kept if same else None
-        fast = histograms_cpu(flat, earlier) if device.type == "cpu" else None
+        fast = histograms_cpu(flat, earlier, self._packed) if device.type == "cpu" else None
         binned: tuple[torch.Tensor | None, ...]
         if fast is None:
             binned, updates = histograms(flat), self._update_squares(weights)

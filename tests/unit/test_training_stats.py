@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from modelviz_widgets.capture import training_bins, training_stats
+from modelviz_widgets.capture import training_chunks, training_stats
 from modelviz_widgets.capture.training import Recorder
 from modelviz_widgets.capture.training_activations import unit_sums
 from modelviz_widgets.capture.training_bins import HostBins
@@ -277,7 +277,7 @@ def test_the_large_model_path_in_many_chunks_matches_the_references(monkeypatch)
     # in chunks of 101 values (odd, as the last chunk of most tensors), over two samples (the
     # second copies the weights into the tensors kept from the first).
     monkeypatch.setattr(training_stats, "HOST_LIMIT", 0)
-    monkeypatch.setattr(training_bins, "CHUNK", 101)
+    monkeypatch.setattr(training_chunks, "CHUNK", 101)
     model, x, y = MODELS["cnn"]()
     check_samples(model, x, y, StatsCollector(model), 2)
 
@@ -339,11 +339,15 @@ EDGE_CASES = {
 }
 
 
-@pytest.mark.parametrize("host", [True, False], ids=["numpy", "torch"])
+@pytest.mark.parametrize("path", ["numpy", "packed", "chunks"])
 @pytest.mark.parametrize("case", list(EDGE_CASES))
-def test_values_on_edges_are_counted_as_numpy_counts_them(case, host, monkeypatch):
-    if not host:
+def test_values_on_edges_are_counted_as_numpy_counts_them(case, path, monkeypatch):
+    # numpy: small CPU models; packed: the small tensors of large ones, binned together; chunks:
+    # their large tensors, in chunks (here of two values: an odd tensor ends with one alone).
+    if path != "numpy":
         monkeypatch.setattr(training_stats, "HOST_LIMIT", 0)
+    if path == "chunks":
+        monkeypatch.setattr(training_chunks, "CHUNK", 2)
     values = torch.tensor(EDGE_CASES[case], dtype=torch.float32)
     model = nn.Sequential(Holder(values, -values[:3] * 0.5))
     collector = StatsCollector(model)
@@ -363,10 +367,12 @@ def test_values_on_edges_are_counted_as_numpy_counts_them(case, host, monkeypatc
     assert stats.scales[0, 3] == 1.0 and stats.counts[0, 3, -1] == min(len(values), 3)
 
 
-@pytest.mark.parametrize("host", [True, False], ids=["numpy", "torch"])
-def test_a_nan_gradient_is_counted_and_alerted_not_raised(host, monkeypatch):
-    if not host:
+@pytest.mark.parametrize("path", ["numpy", "packed", "chunks"])
+def test_a_nan_gradient_is_counted_and_alerted_not_raised(path, monkeypatch):
+    if path != "numpy":
         monkeypatch.setattr(training_stats, "HOST_LIMIT", 0)
+    if path == "chunks":
+        monkeypatch.setattr(training_chunks, "CHUNK", 4)
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 2))
     recorder = Recorder(model, every=1)
