@@ -55,17 +55,19 @@ def _buffers() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 def count_pairs(
     first: torch.Tensor,
     second: torch.Tensor,
-    offsets: float | torch.Tensor,
     pair: torch.Tensor,
     index: torch.Tensor,
+    starts: torch.Tensor | None = None,
     tables: int = 1,
 ) -> torch.Tensor:
     """``[tables * PAIRS * PAIRS]`` counts of the pairs of floored positions ``(first[j],
-    second[j])``, moved by ``offsets``: :data:`CENTRE`, plus each pair's table start when
-    there are several. ``pair`` and ``index`` (float32, int64) are as long as ``first``."""
-    torch.add(second, first, alpha=PAIRS, out=pair)  # whole numbers: exact in float32
-    pair.add_(offsets)
+    second[j])``, each in the table that ``starts[j]`` (int64) begins, when there are several.
+    ``pair`` and ``index`` (float32, int64) are as long as ``first``."""
+    torch.add(second, first, alpha=PAIRS, out=pair)  # small whole numbers: exact in float32
+    pair.add_(CENTRE)
     index.copy_(pair)
+    if starts is not None:  # in int64: the tables' starts pass float32's whole numbers
+        index.add_(starts)
     return torch.bincount(index, minlength=tables * PAIRS * PAIRS)
 
 
@@ -156,7 +158,7 @@ def histograms_cpu(
             position.floor_()
             half = size // 2
             first, second = position[:half], position[half : 2 * half]
-            table += count_pairs(first, second, CENTRE, pairs[:half], index[:half])
+            table += count_pairs(first, second, pairs[:half], index[:half])
             if size % 2:
                 single.append((k, position[size - 1].item()))
     if large:
@@ -197,7 +199,7 @@ class PackedTensors:
     _position: torch.Tensor
     _factors: torch.Tensor
     _exponents: list[int]
-    _offsets: torch.Tensor
+    _starts_of: torch.Tensor
     _pair: torch.Tensor
     _index: torch.Tensor
 
@@ -231,7 +233,7 @@ class PackedTensors:
         pairs = self._position.view(-1, 2)
         found = _both_sides(
             count_pairs(
-                pairs[:, 0], pairs[:, 1], self._offsets, self._pair, self._index, len(tensors)
+                pairs[:, 0], pairs[:, 1], self._pair, self._index, self._starts_of, len(tensors)
             )
         )
         found[self._odd, BINS // 2] -= 1  # the padding zeros
@@ -247,17 +249,17 @@ class PackedTensors:
         self._bounds = [(end - slot, end) for slot, end in zip(slots, ends, strict=True)]
         self._starts = np.array([start for start, _ in self._bounds], dtype=np.intp)
         self._odd = [row for row, size in enumerate(sizes) if size % 2]
-        self._values = torch.zeros(total)  # the padding stays zero
+        self._values = torch.zeros(total, dtype=torch.float32)  # the padding stays zero
         self._views = [
             self._values[start : start + size].view(shape)
             for (start, _), size, shape in zip(self._bounds, sizes, shapes, strict=True)
         ]
-        self._position = torch.empty(total)
-        self._factors = torch.empty(total)
+        self._position = torch.empty(total, dtype=torch.float32)
+        self._factors = torch.empty(total, dtype=torch.float32)
         self._exponents = [-(1 << 30)] * len(shapes)  # no scale yet
-        tables = torch.arange(len(shapes), dtype=torch.float32) * (PAIRS * PAIRS) + CENTRE
-        self._offsets = torch.repeat_interleave(tables, torch.tensor(slots) // 2)
-        self._pair = torch.empty(total // 2)
+        tables = torch.arange(len(shapes), dtype=torch.int64) * (PAIRS * PAIRS)
+        self._starts_of = torch.repeat_interleave(tables, torch.tensor(slots) // 2)
+        self._pair = torch.empty(total // 2, dtype=torch.float32)
         self._index = torch.empty(total // 2, dtype=torch.int64)
 
 

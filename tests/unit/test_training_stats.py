@@ -442,6 +442,37 @@ def test_the_kept_layout_bins_as_numpy_histogram(case):
             np.testing.assert_allclose(np.sqrt(squares[row]), reference, rtol=1e-12)
 
 
+def check_large_path(tensors: list[torch.Tensor], packed: Any = None) -> None:
+    """The large-model path's counts and scales against numpy.histogram, row by row."""
+    found = training_chunks.histograms_cpu(tensors, None, packed)
+    assert found is not None
+    counts, scales = found[0].numpy(), found[1].numpy()
+    for row, tensor in enumerate(tensors):
+        array = tensor.numpy()
+        expected, _ = np.histogram(array, edges(float(scales[row])))
+        np.testing.assert_array_equal(counts[row, 1 : BINS + 1], expected, err_msg=str(row))
+        assert counts[row].sum() == array.size
+
+
+def test_thousands_of_small_tensors_are_each_counted_in_their_own_table():
+    # More tables than float32 numbers their starts exactly (2^24 / 1,089 = 15,406).
+    generator = torch.Generator().manual_seed(0)
+    tensors = [torch.randn(3, generator=generator) * 4.0 ** (k % 5) for k in range(15_600)]
+    check_large_path(tensors)
+
+
+def test_the_large_model_path_ignores_the_default_dtype():
+    generator = torch.Generator().manual_seed(0)
+    tensors = [torch.randn(3, 5, generator=generator), torch.tensor([f32(0.0625, 0), 1.0])]
+    packed = training_chunks.PackedTensors()
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float16)  # the kept buffers are float32 all the same
+    try:
+        check_large_path(tensors, packed)
+    finally:
+        torch.set_default_dtype(default)
+
+
 def test_the_kept_layout_hands_a_nan_to_the_general_path():
     bins = HostBins()
     array = np.array([1.0, np.nan, -0.5, np.inf], dtype=np.float32)
