@@ -14,6 +14,13 @@ import torch
 BINS = 32
 """Bins of every histogram, equal, over ``[-scale, scale]``."""
 
+SMALLEST_EXPONENT = -100
+"""Below a scale of 2^-100 (a tensor all smaller than 1e-30: a vanished gradient) its values are
+first lifted by 2^100, and the scale with them: the factor ``BINS / 2 / scale`` overflows float32
+from 2^-124 down, and would count zeros as NaN. Multiplying by powers of two is exact."""
+
+LIFT = 2.0**100
+
 
 def histograms(
     tensors: list[torch.Tensor],
@@ -38,7 +45,9 @@ def histograms(
     # float32 log2 rounds a value just above a power of two down to its exponent (16.000002
     # gives 4): one doubling puts the largest value back inside the range.
     scales = torch.where(scales < largest, scales * 2, scales)
-    position = values * (BINS / 2 / scales)[rows]  # exact: a power-of-two factor
+    lift = torch.where(scales < 2.0**SMALLEST_EXPONENT, LIFT, 1.0)
+    position = values * lift[rows]
+    position *= (BINS / 2 / (scales * lift))[rows]  # exact: power-of-two factors
     slot = torch.floor(position) + (BINS / 2 + 1)  # slot 1 is the first bin
     slot = torch.where(position == BINS / 2, float(BINS), slot)  # the last bin is closed
     slot = slot.clamp(0, BINS + 1).nan_to_num(BINS + 2).long()
@@ -64,7 +73,9 @@ def histograms_host(arrays: list[np.ndarray]) -> list[np.ndarray | None]:
     scales = np.exp2(np.ceil(np.log2(largest))).astype(np.float32)
     scales[scales < largest] *= 2  # as in _histograms: log2 can round down at a power of two
     rows = np.repeat(np.arange(len(flat)), sizes)
-    position = values * (np.float32(BINS / 2) / scales)[rows]  # exact: a power-of-two factor
+    lift = np.where(scales < 2.0**SMALLEST_EXPONENT, LIFT, 1.0).astype(np.float32)
+    position = values * lift[rows]
+    position *= (np.float32(BINS / 2) / (scales * lift))[rows]  # exact: powers of two
     with np.errstate(invalid="ignore"):
         slot = np.floor(position) + np.float32(BINS / 2 + 1)
         slot[position == BINS / 2] = BINS
@@ -136,6 +147,8 @@ class HostBins:
                 return self._general(tensors, slots, rows)
             mantissa, exponent = math.frexp(value)
             exponents.append(exponent - (mantissa == 0.5))
+            if exponents[-1] < SMALLEST_EXPONENT:
+                return self._general(tensors, slots, rows)
         if exponents != self._exponents:  # only some scales change from one sample to the next
             factors, bounds = self._factors, self._bounds
             for row, (old, new) in enumerate(zip(self._exponents, exponents, strict=True)):

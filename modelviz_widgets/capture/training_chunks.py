@@ -22,7 +22,7 @@ import threading
 import numpy as np
 import torch
 
-from .training_bins import BINS, norm_squares
+from .training_bins import BINS, SMALLEST_EXPONENT, norm_squares
 
 CHUNK = 1 << 18
 """Values per pass over a large tensor: cache-sized, in buffers reused from step to step.
@@ -34,10 +34,6 @@ numpy counts in the last bin)."""
 
 CENTRE = PAIRS * (BINS // 2) + BINS // 2
 """Pair index of two values at position 0: the pair indices start at 0."""
-
-SMALLEST_EXPONENT = -120
-"""Below a scale of 2^-120 the factor ``BINS / 2 / scale`` overflows float32: such a tensor (all
-of it smaller than 1e-36) goes to the general path."""
 
 _scratch = threading.local()
 

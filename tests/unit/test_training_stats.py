@@ -336,6 +336,8 @@ EDGE_CASES = {
     "tiny_above_power": [f32(0.0625, 1), -0.001],
     "all_zero": [0.0, 0.0, 0.0],
     "negative_end": [-8.0, 1.0, 2.5],
+    # A vanished gradient: below 2^-124 a float32 factor BINS / 2 / scale overflows.
+    "tiny": [1e-38, -5e-39, 0.0, 2.0**-149, -(2.0**-149), -(2.0**-130)],
 }
 
 
