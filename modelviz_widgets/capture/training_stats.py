@@ -181,7 +181,8 @@ class StatsCollector:
 
     def arm(self, previous_weights: bool = True) -> None:
         """Attach the activation hooks for the next forward; keep the weights as they are."""
-        self.disarm()
+        if self._handles:  # otherwise disarmed already, the outputs cleared
+            self.disarm()
         self._handles = [
             spec.module.register_forward_hook(hook)
             for spec, hook in zip(self.layers, self._hooks, strict=True)

@@ -146,6 +146,7 @@ class TrainingMonitor(CompositeView):
         self._model = None if self._recorder is None else self._recorder.model
         self._model_lock = None if self._model is None else model_lock(self._model)
         self._sent = (0, 0)
+        self._alerts_seen: tuple[int, ...] | None = None  # each run's alert count when last sent
         self._last_publish = 0.0
         self._last_figure = 0.0
         self._deadline_due = 0.0  # when the pending deadline (DEADLINES) comes, if one is pending
@@ -352,14 +353,20 @@ class TrainingMonitor(CompositeView):
                         self._sent = ends
             else:
                 self._sent = send_history(self.core, 0, history, *self._sent)
-            alerts = [
-                {"run": index, **alert.as_dict()}
-                for index, other in enumerate(self._histories)
-                for alert in other.alerts[-MAX_ALERTS:]
-            ][-MAX_ALERTS:]
+            # The alerts only grow: rebuilt when a run has new ones (a long run keeps MAX_ALERTS
+            # of them, which each publish would otherwise turn into dicts and compare).
+            seen = tuple(len(other.alerts) for other in self._histories)
+            alerts = None
+            if force or seen != self._alerts_seen:
+                self._alerts_seen = seen
+                alerts = [
+                    {"run": index, **alert.as_dict()}
+                    for index, other in enumerate(self._histories)
+                    for alert in other.alerts[-MAX_ALERTS:]
+                ][-MAX_ALERTS:]
             with self.core.hold_sync():
                 self.core.latest_step = history.steps[-1] if history.steps else -1
-                if alerts != self.core.alerts:
+                if alerts is not None and alerts != self.core.alerts:
                     self.core.alerts = alerts
                 if list(history.metrics) != self.core.metric_names:
                     self.core.metric_names = list(history.metrics)
