@@ -1,16 +1,22 @@
 """What a training monitor sends its view: the recorded history as appended binary chunks, and
-the loss curve's points, taken incrementally from a run's history."""
+the loss curves (bqplot lines), their points taken incrementally from each run's history."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import bqplot
 import numpy as np
 
 from ..capture.training_log import RunHistory, pack
 
 if TYPE_CHECKING:
     from .training_monitor import TrainingMonitorCore
+
+MAX_CURVE_POINTS = 2000
+"""Points per loss or metric curve; longer runs are thinned (the last point always kept)."""
+
+COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
 
 
 def send_history(
@@ -91,3 +97,43 @@ def thinned(count: int, limit: int) -> np.ndarray:
         return np.arange(count)
     keep = np.linspace(0, count - 1, limit).round().astype(np.int64)
     return np.unique(keep)
+
+
+class LossFigure:
+    """The loss of each run shown, one bqplot line each (a legend when there are several),
+    extended at each :meth:`update` by the steps recorded since the last."""
+
+    def __init__(self, histories: list[RunHistory]) -> None:
+        x_scale, y_scale = bqplot.LinearScale(), bqplot.LinearScale()
+        self.lines = [
+            bqplot.Lines(
+                x=np.zeros(0),
+                y=np.zeros(0),
+                scales={"x": x_scale, "y": y_scale},
+                colors=[COLOURS[index % len(COLOURS)]],
+                labels=[history.name],
+                display_legend=len(histories) > 1,
+            )
+            for index, history in enumerate(histories)
+        ]
+        axes = [
+            bqplot.Axis(scale=x_scale, label="step", tick_format="~s"),
+            bqplot.Axis(scale=y_scale, side="left", label="loss", tick_format=".3~g"),
+        ]
+        self.figure = bqplot.Figure(
+            marks=self.lines, axes=axes, title="loss", layout={"width": "480px"}
+        )
+        self.figure.fig_margin = {"top": 40, "bottom": 40, "left": 60, "right": 10}
+        self._curves = [Curve() for _ in histories]
+
+    def update(self, histories: list[RunHistory]) -> None:
+        for history, line, curve in zip(histories, self.lines, self._curves, strict=True):
+            steps, losses = curve.update(history)
+            keep = thinned(len(steps), MAX_CURVE_POINTS)
+            with line.hold_sync():
+                line.x = steps[keep]
+                line.y = losses[keep]
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The curves' losses as drawn, for a static export."""
+        return {f"loss_{i}": np.asarray(line.y) for i, line in enumerate(self.lines)}

@@ -20,7 +20,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import bqplot
 import numpy as np
 import traitlets
 from torch import nn
@@ -32,7 +31,7 @@ from ..capture.training_stats import BINS, QUANTITIES
 from .base import ModelWidget, load_bundle
 from .composite import CompositeView, forwarded
 from .deadlines import DEADLINES
-from .training_history import Curve, send_history, thinned
+from .training_history import LossFigure, send_history
 
 PUBLISH_INTERVAL = 0.1
 """Seconds between two view updates at most (about 10 a second)."""
@@ -40,13 +39,8 @@ PUBLISH_INTERVAL = 0.1
 FIGURE_INTERVAL = 0.5
 """Seconds between two updates of the loss curves at most."""
 
-MAX_CURVE_POINTS = 2000
-"""Points per loss or metric curve; longer runs are thinned (the last point always kept)."""
-
 MAX_ALERTS = 200
 """Alerts kept in the view (the latest)."""
-
-COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
 
 
 class TrainingMonitorCore(ModelWidget):
@@ -172,9 +166,8 @@ class TrainingMonitor(CompositeView):
                 self._recorder.close()  # its hooks for step 0 are on the model already
             raise
         core._on_sync = self._resync
-        self._curves = [Curve() for _ in self._histories]
-        self._figure, self._lines = self._loss_figure()
-        super().__init__(core, [self._figure])
+        self._loss = LossFigure(self._histories)
+        super().__init__(core, [self._loss.figure])
         self.add_class("mvz-training-monitor")
         self._publish(force=True)
 
@@ -376,40 +369,11 @@ class TrainingMonitor(CompositeView):
             elif not DEADLINES.pending(self):
                 self._publish_later(FIGURE_INTERVAL)
 
-    # -- the loss figure --
-
-    def _loss_figure(self) -> tuple[bqplot.Figure, list[bqplot.Lines]]:
-        x_scale, y_scale = bqplot.LinearScale(), bqplot.LinearScale()
-        lines = []
-        for index, history in enumerate(self._histories):
-            lines.append(
-                bqplot.Lines(
-                    x=np.zeros(0),
-                    y=np.zeros(0),
-                    scales={"x": x_scale, "y": y_scale},
-                    colors=[COLOURS[index % len(COLOURS)]],
-                    labels=[history.name],
-                    display_legend=len(self._histories) > 1,
-                )
-            )
-        axes = [
-            bqplot.Axis(scale=x_scale, label="step", tick_format="~s"),
-            bqplot.Axis(scale=y_scale, side="left", label="loss", tick_format=".3~g"),
-        ]
-        figure = bqplot.Figure(marks=lines, axes=axes, title="loss", layout={"width": "480px"})
-        figure.fig_margin = {"top": 40, "bottom": 40, "left": 60, "right": 10}
-        return figure, lines
-
     def _update_figure(self) -> None:
-        for history, line, curve in zip(self._histories, self._lines, self._curves, strict=True):
-            steps, losses = curve.update(history)
-            keep = thinned(len(steps), MAX_CURVE_POINTS)
-            with line.hold_sync():
-                line.x = steps[keep]
-                line.y = losses[keep]
+        self._loss.update(self._histories)
 
     def _figure_arrays(self) -> dict[str, np.ndarray]:
-        return {f"loss_{i}": np.asarray(line.y) for i, line in enumerate(self._lines)}
+        return self._loss.arrays()
 
     @staticmethod
     def _describe(history: RunHistory, index: int) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from torch import nn
 
 import modelviz_widgets as mv
 from modelviz_widgets.capture.training_log import pack
-from modelviz_widgets.widgets import training_monitor
+from modelviz_widgets.widgets import training_history, training_monitor
 
 from ._support import HOOK_DICTS, FrontEnd, SmallCNN, assert_unchanged, model_snapshot
 
@@ -209,7 +209,7 @@ def test_load_overlays_the_runs_of_several_logs(tmp_path):
         for a, b in zip(original.samples, reopened.samples, strict=True):
             np.testing.assert_array_equal(pack(a), pack(b))
         assert reopened.layers == original.layers
-    assert len(loaded._lines) == 3 and all(line.display_legend for line in loaded._lines)
+    assert len(loaded._loss.lines) == 3 and all(line.display_legend for line in loaded._loss.lines)
     np.testing.assert_allclose(loaded.current["loss_1"], second.losses)
     # A browser asking for the history gets every run again, each from its start.
     loaded.core._handle_msg(
@@ -341,7 +341,7 @@ def test_publishing_while_training_starts_no_thread_per_update():
 
 def test_the_loss_curve_is_extended_with_the_steps_since_its_last_update():
     history = training_monitor.RunHistory("run", 10, [])
-    curve = training_monitor.Curve()
+    curve = training_history.Curve()
     for chunk in range(4):
         for step in range(chunk * 900, (chunk + 1) * 900):
             loss = float("nan") if step % 97 == 0 else 1.0 / (step + 1)
