@@ -9,11 +9,12 @@ batch) and the fraction of saturated sigmoid / tanh outputs.
 A histogram has :data:`BINS` equal bins over ``[-s, s]``, where ``s`` is the power of two at or
 above the tensor's largest magnitude at that step (``edges(s)`` gives them). Binning against
 power-of-two edges is exact in floating point (``floor(x * BINS / (2 s))`` involves no rounding),
-so the counts are those numpy.histogram gives for the same edges. On a GPU, all tensors of a step
-are concatenated and binned by a dozen device operations in all, and everything reaches the host
-in one copy; large CPU models are binned in cache-sized chunks, their small tensors packed
-together (``training_chunks``), and small models in numpy with a layout kept from sample to sample
-(``training_bins``).
+so the counts are those numpy.histogram gives for the same edges (but for a negative subnormal
+whose product with the factor underflows to zero, possible only at scales of 32 and more: it is
+counted in the bin right of zero, not left). On a GPU, all tensors of a step are concatenated and
+binned by a dozen device operations in all, and everything reaches the host in one copy; large CPU
+models are binned in cache-sized chunks, their small tensors packed together
+(``training_chunks``), and small models in numpy with a layout kept (``training_bins``).
 """
 
 from __future__ import annotations
