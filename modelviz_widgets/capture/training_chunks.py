@@ -158,7 +158,7 @@ def histograms_cpu(
             if size % 2:
                 single.append((k, position[size - 1].item()))
     if large:
-        found_large = found[large] + _both_sides(tables)
+        found_large = _both_sides(tables)
         for k, position_value in single:
             found_large[k, int(position_value) + BINS // 2] += 1
         found[large] = found_large
