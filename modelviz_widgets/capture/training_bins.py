@@ -16,10 +16,45 @@ BINS = 32
 
 SMALLEST_EXPONENT = -100
 """Below a scale of 2^-100 (a tensor all smaller than 1e-30: a vanished gradient) its values are
-first lifted by 2^100, and the scale with them: the factor ``BINS / 2 / scale`` overflows float32
-from 2^-124 down, and would count zeros as NaN. Multiplying by powers of two is exact."""
+first lifted by :data:`LIFT`, and the scale with them: the factor ``BINS / 2 / scale`` overflows
+float32 from 2^-124 down, and would count zeros as NaN. Multiplying by powers of two is exact.
+Such a tensor takes the general paths (:func:`histograms`, :func:`histograms_host`)."""
 
-LIFT = 2.0**100
+LIFT = 2.0**-SMALLEST_EXPONENT
+"""What the values of a tensor of a scale below 2^SMALLEST_EXPONENT are multiplied by first."""
+
+
+def scale_exponents(largest: list[float]) -> list[int] | None:
+    """Each scale as a power of two (its exponent), from the tensors' largest magnitudes; None
+    when one is NaN or Inf, or a scale is below 2^SMALLEST_EXPONENT.
+
+    A handful of Python numbers: inside a training loop Python's math costs less here than numpy
+    or torch calls, each of which pays for its cold code.
+    """
+    exponents = []
+    for value in largest:
+        if not math.isfinite(value):
+            return None
+        # value = m * 2^e with m in [0.5, 1): the scale is 2^e, or 2^(e - 1) when m is 0.5 (a
+        # power of two already); 1 for a tensor of zeros (m = e = 0).
+        mantissa, exponent = math.frexp(value)
+        exponent -= mantissa == 0.5
+        if exponent < SMALLEST_EXPONENT:
+            return None
+        exponents.append(exponent)
+    return exponents
+
+
+def rewrite_factors(
+    factors: Any, bounds: list[tuple[int, int]], before: list[int], after: list[int]
+) -> None:
+    """Each value's factor ``BINS / 2 / scale`` (numpy's or torch's float32), rewritten for the
+    tensors (``bounds``: where each one's values are) whose scale exponent went from ``before``
+    to ``after``: few, from one sample to the next."""
+    for row, (old, new) in enumerate(zip(before, after, strict=True)):
+        if old != new:
+            start, end = bounds[row]
+            factors[start:end] = math.ldexp(BINS / 2, -new)
 
 
 def histograms(
@@ -45,7 +80,7 @@ def histograms(
     # float32 log2 rounds a value just above a power of two down to its exponent (16.000002
     # gives 4): one doubling puts the largest value back inside the range.
     scales = torch.where(scales < largest, scales * 2, scales)
-    lift = torch.where(scales < 2.0**SMALLEST_EXPONENT, LIFT, 1.0)
+    lift = torch.ones_like(scales).masked_fill_(scales < 2.0**SMALLEST_EXPONENT, LIFT)
     position = values * lift[rows]
     position *= (BINS / 2 / (scales * lift))[rows]  # exact: power-of-two factors
     slot = torch.floor(position) + (BINS / 2 + 1)  # slot 1 is the first bin
@@ -93,8 +128,8 @@ class HostBins:
     """:func:`histograms_host` for tensors of the same shapes at every call (a model's parameters
     and gradients, sample after sample): the layout and a buffer are kept, and finite float32
     CPU tensors take a shorter path, without the per-value row gathers. The same counts,
-    scales and sums of squares; anything else (empty tensors, other dtypes, a NaN or Inf) goes
-    to :func:`histograms_host`.
+    scales and sums of squares; anything else (empty tensors, other dtypes, a NaN or Inf, a scale
+    below 2^SMALLEST_EXPONENT) goes to :func:`histograms_host`.
 
     Tensor ``i``'s counts are row ``slots[i]`` of a ``[rows, BINS + 3]`` table (by default row
     ``i`` of as many rows as tensors), the other rows zeros: the caller's own layout, without
@@ -136,25 +171,11 @@ class HostBins:
         torch._foreach_copy_(self._views, [t.detach() for t in tensors])
         self._filled = True
         np.abs(values, out=position)
-        largest = np.maximum.reduceat(position, starts).tolist()
-        # A handful of numbers: Python's math costs less here than numpy calls, each of which
-        # pays for its cold code inside a training loop. largest = m * 2^e with m in [0.5, 1):
-        # the scale is 2^e, or 2^(e - 1) when m is 0.5 (a power of two already); 1 for a tensor
-        # of zeros (m = e = 0).
-        exponents = []
-        for value in largest:
-            if not math.isfinite(value):  # NaN propagates through the extremes
-                return self._general(tensors, slots, rows)
-            mantissa, exponent = math.frexp(value)
-            exponents.append(exponent - (mantissa == 0.5))
-            if exponents[-1] < SMALLEST_EXPONENT:
-                return self._general(tensors, slots, rows)
-        if exponents != self._exponents:  # only some scales change from one sample to the next
-            factors, bounds = self._factors, self._bounds
-            for row, (old, new) in enumerate(zip(self._exponents, exponents, strict=True)):
-                if old != new:
-                    start, end = bounds[row]
-                    factors[start:end] = math.ldexp(BINS / 2, -new)
+        exponents = scale_exponents(np.maximum.reduceat(position, starts).tolist())
+        if exponents is None:  # NaN propagates through the extremes
+            return self._general(tensors, slots, rows)
+        if exponents != self._exponents:
+            rewrite_factors(self._factors, self._bounds, self._exponents, exponents)
             self._exponents = exponents
         np.multiply(values, self._factors, out=position)  # exact: powers of two
         # Every value is within its scale, so position is in [-BINS/2, BINS/2]; the offsets move

@@ -22,7 +22,7 @@ import threading
 import numpy as np
 import torch
 
-from .training_bins import BINS, SMALLEST_EXPONENT, norm_squares
+from .training_bins import BINS, norm_squares, rewrite_factors, scale_exponents
 
 CHUNK = 1 << 18
 """Values per pass over a large tensor: cache-sized, in buffers reused from step to step.
@@ -71,17 +71,8 @@ def _exponent(tensor: torch.Tensor) -> int | None:
     """The tensor's scale as a power of two (its exponent); None when it holds a NaN or Inf, or
     its scale is below 2^SMALLEST_EXPONENT."""
     low, high = torch.stack(torch.aminmax(tensor)).tolist()  # NaN propagates
-    return _scale_exponent(low, high)
-
-
-def _scale_exponent(low: float, high: float) -> int | None:
-    if not math.isfinite(low + high):
-        return None
-    # The largest magnitude is m * 2^e with m in [0.5, 1): the scale is 2^e, or 2^(e - 1) when
-    # m is 0.5 (a power of two already); 1 for a tensor of zeros (m = e = 0).
-    mantissa, exponent = math.frexp(max(-low, high))
-    exponent -= mantissa == 0.5
-    return exponent if exponent >= SMALLEST_EXPONENT else None
+    exponents = scale_exponents([max(-low, high) if math.isfinite(low + high) else math.nan])
+    return None if exponents is None else exponents[0]
 
 
 def _both_sides(tables: torch.Tensor) -> torch.Tensor:
@@ -101,11 +92,14 @@ def histograms_cpu(
     holds a NaN or Inf or has a scale below 2^SMALLEST_EXPONENT (then ``histograms`` does it).
 
     ``packed`` holds the small tensors' layout from one sample to the next (kept by the caller;
-    by default a fresh one). The sums of squares come from each chunk while it is in the cache,
-    and so do, when ``previous`` holds the values of the first ``len(previous)`` tensors one
-    step earlier, the sums of squares of their changes, then of those earlier values (the update
-    ratio's), the fourth result: each value is read from memory once for all of it.
-    ``previous[i]`` has the shape and dtype of ``tensors[i]``.
+    by default a fresh one). A vanished gradient (a scale below 2^SMALLEST_EXPONENT) sends the
+    whole sample to ``histograms``, several times slower, for as long as it stays vanished.
+
+    The sums of squares come from each chunk while it is in the cache, and so do, when
+    ``previous`` holds the values of the first ``len(previous)`` tensors one step earlier, the
+    sums of squares of their changes, then of those earlier values (the update ratio's), the
+    fourth result: each value is read from memory once for all of it. ``previous[i]`` has the
+    shape and dtype of ``tensors[i]``.
     """
     if not tensors or any(t.dtype != torch.float32 or t.numel() == 0 for t in tensors):
         return None
@@ -211,18 +205,11 @@ class PackedTensors:
         torch._foreach_copy_(self._views, [t.detach() for t in tensors])
         values, position = self._values.numpy(), self._position.numpy()
         np.abs(values, out=position)
-        largest = np.maximum.reduceat(position, self._starts).tolist()
-        exponents = []
-        for value in largest:
-            exponent = _scale_exponent(-value, value)
-            if exponent is None:
-                return None
-            exponents.append(exponent)
-        if exponents != self._exponents:  # only some scales change from one sample to the next
-            for row, (old, new) in enumerate(zip(self._exponents, exponents, strict=True)):
-                if old != new:
-                    start, end = self._bounds[row]
-                    self._factors[start:end] = math.ldexp(BINS / 2, -new)
+        exponents = scale_exponents(np.maximum.reduceat(position, self._starts).tolist())
+        if exponents is None:
+            return None
+        if exponents != self._exponents:
+            rewrite_factors(self._factors, self._bounds, self._exponents, exponents)
             self._exponents = exponents
         torch.mul(self._values, self._factors, out=self._position)
         self._position.floor_()

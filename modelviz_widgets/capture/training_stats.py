@@ -157,7 +157,7 @@ class StatsCollector:
         self._previous: list[torch.Tensor] | np.ndarray | None = None
         self._host_bins = HostBins()
         self._packed = PackedTensors()  # a large model's small tensors
-        self._previous_buffer = torch.empty(0)
+        self._previous_buffer = torch.empty(0, dtype=torch.float32)
         self._previous_views: list[torch.Tensor] = []  # of the buffer, shaped as the weights
         self._weight_list: list[torch.Tensor] = [w for w in self._weights if w is not None]
         self._weight_rows: list[tuple[int, torch.Tensor]] = [
@@ -194,7 +194,7 @@ class StatsCollector:
                 if _host_sized(weights):  # one flat copy, into the buffer kept for it
                     shapes = [w.shape for w in weights]
                     if [v.shape for v in self._previous_views] != shapes:
-                        buffer = torch.empty(sum(w.numel() for w in weights))
+                        buffer = torch.empty(sum(w.numel() for w in weights), dtype=torch.float32)
                         self._previous_views = [
                             part.view(shape)
                             for part, shape in zip(

@@ -13,7 +13,7 @@ from torch import nn
 from modelviz_widgets.capture import training_chunks, training_stats
 from modelviz_widgets.capture.training import Recorder
 from modelviz_widgets.capture.training_activations import unit_sums
-from modelviz_widgets.capture.training_bins import HostBins
+from modelviz_widgets.capture.training_bins import HostBins, histograms
 from modelviz_widgets.capture.training_stats import (
     BINS,
     QUANTITIES,
@@ -433,7 +433,7 @@ def test_the_kept_layout_bins_as_numpy_histogram(case):
     for call in range(3):  # later calls reuse the layout, the buffer and the factors
         arrays = [values * 2.0**call, *others]
         counts, scales, squares = bins([torch.from_numpy(a) for a in arrays])
-        assert bins.leading(values.size) is not None  # the short path was taken
+        assert bins.leading(values.size) is not None  # the values went through the kept buffer
         for row, array in enumerate(arrays):
             largest = np.abs(array).max()
             assert largest <= scales[row] and (largest == 0 or scales[row] / 2 < largest)
@@ -444,13 +444,17 @@ def test_the_kept_layout_bins_as_numpy_histogram(case):
             np.testing.assert_allclose(np.sqrt(squares[row]), reference, rtol=1e-12)
 
 
-def check_large_path(tensors: list[torch.Tensor], packed: Any = None) -> None:
+def check_large_path(
+    tensors: list[torch.Tensor], packed: training_chunks.PackedTensors | None = None
+) -> None:
     """The large-model path's counts and scales against numpy.histogram, row by row."""
     found = training_chunks.histograms_cpu(tensors, None, packed)
     assert found is not None
     counts, scales = found[0].numpy(), found[1].numpy()
     for row, tensor in enumerate(tensors):
         array = tensor.numpy()
+        largest = float(np.abs(array).max())
+        assert scales[row] == (2.0 ** np.ceil(np.log2(largest)) if largest > 0 else 1.0)
         expected, _ = np.histogram(array, edges(float(scales[row])))
         np.testing.assert_array_equal(counts[row, 1 : BINS + 1], expected, err_msg=str(row))
         assert counts[row].sum() == array.size
@@ -461,6 +465,32 @@ def test_thousands_of_small_tensors_are_each_counted_in_their_own_table():
     generator = torch.Generator().manual_seed(0)
     tensors = [torch.randn(3, generator=generator) * 4.0 ** (k % 5) for k in range(15_600)]
     check_large_path(tensors)
+
+
+@pytest.mark.parametrize("default", [torch.float16, torch.float64])
+def test_a_vanished_gradient_is_binned_whatever_the_default_dtype(default):
+    values = torch.tensor(EDGE_CASES["tiny"], dtype=torch.float32)
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(default)
+    try:
+        counts, scales, _ = histograms([values])  # the general path (and a GPU's)
+    finally:
+        torch.set_default_dtype(before)
+    assert counts is not None and scales is not None
+    expected, _ = np.histogram(values.numpy(), edges(float(scales[0])))
+    np.testing.assert_array_equal(counts[0, 1 : BINS + 1].numpy(), expected)
+    assert counts[0, BINS + 2] == 0  # no NaN counted
+
+
+def test_the_update_ratio_ignores_the_default_dtype():
+    model, x, y = MODELS["cnn"]()  # float32, as is the small-model path's copy of the weights
+    collector = StatsCollector(model)
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float16)
+    try:
+        check_samples(model, x, y, collector, 2)
+    finally:
+        torch.set_default_dtype(before)
 
 
 def test_the_large_model_path_ignores_the_default_dtype():
