@@ -365,12 +365,9 @@ class TrainingMonitor(CompositeView):
                     self.core.metric_names = list(history.metrics)
             if force or self._last_publish - self._last_figure >= FIGURE_INTERVAL:
                 self._last_figure = self._last_publish
-                self._update_figure()
+                self._loss.update(self._histories)
             elif not DEADLINES.pending(self):
                 self._publish_later(FIGURE_INTERVAL)
-
-    def _update_figure(self) -> None:
-        self._loss.update(self._histories)
 
     def _figure_arrays(self) -> dict[str, np.ndarray]:
         return self._loss.arrays()
