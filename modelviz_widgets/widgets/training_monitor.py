@@ -145,6 +145,7 @@ class TrainingMonitor(CompositeView):
         self._last_figure = 0.0
         self._deadline_due = 0.0  # when the pending deadline (DEADLINES) comes, if one is pending
         self._queued = False
+        self._trailing_queued = False  # a publish queued on the kernel's loop (_publish_trailing)
         self._lock = threading.RLock()
         self._thread: threading.Thread | None = None
         self._run_error: BaseException | None = None
@@ -188,9 +189,8 @@ class TrainingMonitor(CompositeView):
         last = self._last_publish
         if now - last >= PUBLISH_INTERVAL:
             self._request_publish()
-        elif self._deadline_due > last + PUBLISH_INTERVAL + 1e-3 or not DEADLINES.pending(self):
-            # No deadline soon enough yet (the common case has one: then nothing to do here).
-            self._publish_later(last + PUBLISH_INTERVAL - now)
+        elif not self._trailing_queued:
+            self._show_latest_within(last + PUBLISH_INTERVAL - now)
         if self._model_lock is not None:
             # A step boundary: widgets waiting to run the model (FeatureMaps, Saliency...) go now.
             self._model_lock.yield_turn()
@@ -309,9 +309,34 @@ class TrainingMonitor(CompositeView):
             self._queued = True
         self._on_loop(self._publish)
 
+    def _show_latest_within(self, delay: float) -> None:
+        """Make sure the latest step is shown within ``delay`` seconds, or as soon as the kernel
+        can show it, even if no step follows (the final step of a loop)."""
+        if self._loop is not None and threading.get_ident() == self._owner:
+            # Training in a cell, in the kernel's own thread: its event loop waits until the cell
+            # ends, and nothing can be shown before then but by the steps themselves. One
+            # callback for then, instead of a deadline per publish (and a thread woken for it).
+            try:
+                self._loop.call_soon(self._publish_trailing)
+            except RuntimeError:  # the loop is closed (kernel shutting down)
+                pass
+            else:
+                self._trailing_queued = True
+                return
+        if self._deadline_due > self._last_publish + PUBLISH_INTERVAL + 1e-3 or not (
+            DEADLINES.pending(self)
+        ):  # no deadline soon enough yet (the common case has one: then nothing to do here)
+            self._publish_later(delay)
+
+    def _publish_trailing(self) -> None:
+        """The kernel's loop is free again (the training cell ended, or the loop runs between
+        steps): show what the steps since the last publish recorded."""
+        self._trailing_queued = False
+        self._publish_due()
+
     def _publish_later(self, delay: float) -> None:
-        """Make sure the latest step is shown within ``delay`` seconds, even if no step follows
-        (the final step of a loop in the main thread is shown once the cell ends)."""
+        """A deadline in ``delay`` seconds, in the deadline thread (training in a background
+        thread, or without an event loop), replacing a later one."""
         with self._lock:
             due = time.monotonic() + max(delay, 0.0)
             if DEADLINES.pending(self) and self._deadline_due <= due + 0.001:
@@ -324,7 +349,7 @@ class TrainingMonitor(CompositeView):
         self._on_loop(self._publish_due)
 
     def _publish_due(self) -> None:
-        """The deadline's publish; put off when a step published since the deadline was set."""
+        """A deferred publish; put off again when a step published since it was deferred."""
         with self._lock:
             wait = self._last_publish + PUBLISH_INTERVAL - time.monotonic()
         if wait > 0.001:
@@ -366,8 +391,8 @@ class TrainingMonitor(CompositeView):
             if force or self._last_publish - self._last_figure >= FIGURE_INTERVAL:
                 self._last_figure = self._last_publish
                 self._loss.update(self._histories)
-            elif not DEADLINES.pending(self):
-                self._publish_later(FIGURE_INTERVAL)
+            elif not self._trailing_queued and not DEADLINES.pending(self):
+                self._show_latest_within(FIGURE_INTERVAL)
 
     def _figure_arrays(self) -> dict[str, np.ndarray]:
         return self._loss.arrays()

@@ -3,6 +3,7 @@ reopened logs, background training and the hand-over of the model to other widge
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from torch import nn
 import modelviz_widgets as mv
 from modelviz_widgets.capture.training_log import pack
 from modelviz_widgets.widgets import training_history, training_monitor
+from modelviz_widgets.widgets.deadlines import DEADLINES
 
 from ._support import HOOK_DICTS, FrontEnd, SmallCNN, assert_unchanged, model_snapshot
 
@@ -337,6 +339,45 @@ def test_publishing_while_training_starts_no_thread_per_update():
     assert len(history_messages(front)) >= 4  # several updates went out...
     assert set(seen.values()) <= {"modelviz-deadlines"}  # ...all from the one deadline thread
     monitor.close()
+
+
+def test_training_in_a_cell_leaves_the_last_steps_to_one_callback_for_its_end(monkeypatch):
+    """In a kernel, a cell that trains in the kernel's thread keeps its event loop waiting: the
+    steps publish by themselves, and what the last ones recorded goes out once the cell ends,
+    from one queued callback, with no deadline (and no thread woken) per publish."""
+    loop = asyncio.new_event_loop()
+    model = make_model()
+
+    async def in_the_kernel() -> mv.TrainingMonitor:
+        return mv.TrainingMonitor(model, every=5)
+
+    monitor = loop.run_until_complete(in_the_kernel())  # the cell that makes it
+    front = FrontEnd(monitor.core)
+    deadlines: list[float] = []
+    original = DEADLINES.set
+    monkeypatch.setattr(DEADLINES, "set", lambda *a: (deadlines.append(a[1]), original(*a)))
+    data = batches(4)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    started, steps = time.monotonic(), 0
+    while time.monotonic() - started < 4 * training_monitor.PUBLISH_INTERVAL:  # the next cell
+        x, y = data[steps % 4]
+        optimizer.zero_grad()
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        monitor.step(loss)
+        steps += 1
+        time.sleep(0.001)
+    assert deadlines == []
+    assert len(history_messages(front)) >= 2  # published by the steps, while the cell ran
+    # The cell ends: the loop runs, and the last steps and the whole loss curve go out.
+    loop.run_until_complete(asyncio.sleep(3 * training_monitor.FIGURE_INTERVAL))
+    assert monitor.latest_step == steps - 1
+    rows = sum(content["steps_shape"][0] for content, _ in history_messages(front))
+    assert rows == steps
+    np.testing.assert_array_equal(monitor.current["loss_0"], monitor.history.losses)
+    monitor.close()
+    loop.close()
 
 
 def test_the_loss_curve_is_extended_with_the_steps_since_its_last_update():
