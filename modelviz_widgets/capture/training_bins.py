@@ -168,7 +168,8 @@ class HostBins:
         if self._empty:
             return self._general(tensors, slots, rows)
         values, position, starts = self._values, self._position, self._starts
-        torch._foreach_copy_(self._views, [t.detach() for t in tensors])
+        with torch.no_grad():  # one call for all, none recorded by autograd
+            torch._foreach_copy_(self._views, tensors)
         self._filled = True
         np.abs(values, out=position)
         exponents = scale_exponents(np.maximum.reduceat(position, starts).tolist())

@@ -202,7 +202,8 @@ class PackedTensors:
         shapes = tuple(t.shape for t in tensors)
         if shapes != self._shapes:
             self._lay_out(shapes)
-        torch._foreach_copy_(self._views, [t.detach() for t in tensors])
+        with torch.no_grad():  # one call for all, none recorded by autograd
+            torch._foreach_copy_(self._views, tensors)
         values, position = self._values.numpy(), self._position.numpy()
         np.abs(values, out=position)
         exponents = scale_exponents(np.maximum.reduceat(position, self._starts).tolist())

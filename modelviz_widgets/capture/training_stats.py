@@ -202,7 +202,7 @@ class StatsCollector:
                             )
                         ]
                         self._previous_buffer = buffer
-                    torch._foreach_copy_(self._previous_views, [w.detach() for w in weights])
+                    torch._foreach_copy_(self._previous_views, weights)  # under no_grad
                     self._previous = self._previous_buffer.numpy()
                 else:  # one batched copy, into tensors kept for it (no fresh pages to fault in)
                     kept = self._previous
@@ -216,7 +216,7 @@ class StatsCollector:
                     ):
                         kept = [torch.empty_like(w, memory_format=torch.contiguous_format)
                                 for w in weights]  # fmt: skip
-                    torch._foreach_copy_(kept, [w.detach() for w in weights])
+                    torch._foreach_copy_(kept, weights)
                     self._previous = kept
 
     def disarm(self) -> None:
@@ -394,6 +394,6 @@ class StatsCollector:
 def _host_sized(tensors: list[torch.Tensor]) -> bool:
     """Whether these tensors are few enough, and CPU float32, to be reduced with numpy."""
     return (
-        all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors)
+        all(t.is_cpu and t.dtype is torch.float32 for t in tensors)
         and sum(t.numel() for t in tensors) <= HOST_LIMIT
     )

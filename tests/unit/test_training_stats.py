@@ -505,6 +505,20 @@ def test_the_large_model_path_ignores_the_default_dtype():
         torch.set_default_dtype(default)
 
 
+def test_the_kept_layouts_copy_parameters_that_require_grad_outside_no_grad():
+    # Both kept buffers are filled by one in-place copy; a parameter copied in must not make
+    # them part of an autograd graph (which would stop their numpy views from being read).
+    generator = torch.Generator().manual_seed(0)
+    parameters = [nn.Parameter(torch.randn(4, 6, generator=generator)) for _ in range(2)]
+    counts, scales, _ = HostBins()(list(parameters))
+    for row, parameter in enumerate(parameters):
+        expected, _ = np.histogram(parameter.detach().numpy(), edges(scales[row]))
+        np.testing.assert_array_equal(counts[row, 1 : BINS + 1], expected)
+    check_large_path([p.detach() for p in parameters])  # the reference reads plain tensors
+    found = training_chunks.histograms_cpu(list(parameters), None, training_chunks.PackedTensors())
+    assert found is not None and not any(part.requires_grad for part in found[:3])
+
+
 def test_the_kept_layout_hands_a_nan_to_the_general_path():
     bins = HostBins()
     array = np.array([1.0, np.nan, -0.5, np.inf], dtype=np.float32)
