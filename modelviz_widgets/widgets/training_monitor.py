@@ -16,6 +16,7 @@ import asyncio
 import functools
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -145,7 +146,7 @@ class TrainingMonitor(CompositeView):
         self._last_figure = 0.0
         self._deadline_due = 0.0  # when the pending deadline (DEADLINES) comes, if one is pending
         self._queued = False
-        self._trailing_queued = False  # a publish queued on the kernel's loop (_publish_trailing)
+        self._trailing_queued = False  # on the kernel's loop (_publish_trailing)
         self._lock = threading.RLock()
         self._thread: threading.Thread | None = None
         self._run_error: BaseException | None = None
@@ -316,8 +317,8 @@ class TrainingMonitor(CompositeView):
             # Training in a cell, in the kernel's own thread: its event loop waits until the cell
             # ends, and nothing can be shown before then but by the steps themselves. One
             # callback for then, instead of a deadline per publish (and a thread woken for it).
-            try:
-                self._loop.call_soon(self._publish_trailing)
+            try:  # the monitor held weakly: a closed one waits for nothing to be collected
+                self._loop.call_soon(_publish_trailing, weakref.ref(self))
             except RuntimeError:  # the loop is closed (kernel shutting down)
                 pass
             else:
@@ -327,12 +328,6 @@ class TrainingMonitor(CompositeView):
             DEADLINES.pending(self)
         ):  # no deadline soon enough yet (the common case has one: then nothing to do here)
             self._publish_later(delay)
-
-    def _publish_trailing(self) -> None:
-        """The kernel's loop is free again (the training cell ended, or the loop runs between
-        steps): show what the steps since the last publish recorded."""
-        self._trailing_queued = False
-        self._publish_due()
 
     def _publish_later(self, delay: float) -> None:
         """A deadline in ``delay`` seconds, in the deadline thread (training in a background
@@ -406,3 +401,12 @@ class TrainingMonitor(CompositeView):
             "live": index == 0 and not history.finished,
             "finished": history.finished,
         }
+
+
+def _publish_trailing(monitor: weakref.ref[TrainingMonitor]) -> None:
+    """The kernel's loop is free again (the training cell ended, or the loop runs between steps):
+    show what the steps since the monitor's last publish recorded."""
+    shown = monitor()
+    if shown is not None:
+        shown._trailing_queued = False
+        shown._publish_due()

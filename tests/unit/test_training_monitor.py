@@ -4,8 +4,10 @@ reopened logs, background training and the hand-over of the model to other widge
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -377,6 +379,25 @@ def test_training_in_a_cell_leaves_the_last_steps_to_one_callback_for_its_end(mo
     assert rows == steps
     np.testing.assert_array_equal(monitor.current["loss_0"], monitor.history.losses)
     monitor.close()
+    loop.close()
+
+
+def test_a_monitor_closed_in_its_cell_is_not_kept_by_the_callback_for_the_cells_end():
+    loop = asyncio.new_event_loop()
+    model = make_model()
+
+    async def in_the_kernel() -> mv.TrainingMonitor:
+        return mv.TrainingMonitor(model, every=5)
+
+    monitor = loop.run_until_complete(in_the_kernel())
+    train(model, batches(3), monitor.step)
+    assert monitor._trailing_queued  # a publish waits for the cell's end
+    monitor.close()
+    reference = weakref.ref(monitor)
+    del monitor
+    gc.collect()
+    assert reference() is None
+    loop.run_until_complete(asyncio.sleep(0))  # the callback finds nothing to publish
     loop.close()
 
 
