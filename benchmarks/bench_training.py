@@ -15,7 +15,8 @@ Steps are timed in blocks of ``every``, so that every block holds exactly one sa
 turn is ``--stretch`` blocks (about half a second on the small models): the monitor publishes at
 most ten times a second of wall time, and turns long enough for several publishes give it the
 rate per step of a real run. A copy with nothing attached in either turn of its pairs
-(``plain_b``) shows the noise of the method. ``--clock cpu`` times the steps by the process's CPU
+(``plain_b``) shows the noise of the method, and each median comes with a 95% bootstrap interval
+over its pairs. ``--clock cpu`` times the steps by the process's CPU
 time instead of the wall clock: a candidate's work in other threads (TensorBoard's writer, a
 publish from the deadline thread) then counts, even where a spare core hides it from the wall clock.
 
@@ -364,10 +365,12 @@ def time_task(
         plain_steps.append(statistics.median(alone))
         values = sorted(ratios[name])
         quarter = len(values) // 4
+        low, high = median_interval(values)
         result["candidates"][name] = {
             "ratio": statistics.median(values),
             "ratio_q1": values[quarter],
             "ratio_q3": values[-quarter - 1],
+            "ratio_ci95": [low, high],
             "ratio_by_position": sum(with_it) / sum(alone),
             "plain_step_s": statistics.median(alone),
             "sampled_step_s": with_it[0],
@@ -378,6 +381,16 @@ def time_task(
         }
     result["plain_step_s"] = statistics.median(plain_steps)
     return result
+
+
+def median_interval(values: list[float], resamples: int = 4000) -> tuple[float, float]:
+    """A 95% bootstrap interval of the median of ``values`` (fixed seed): how far the median of
+    as many pairs, on the same machine, could be from this one by chance."""
+    draw = random.Random(1)
+    medians = sorted(
+        statistics.median(draw.choices(values, k=len(values))) for _ in range(resamples)
+    )
+    return medians[int(0.025 * resamples)], medians[int(0.975 * resamples) - 1]
 
 
 def report(result: dict) -> None:
@@ -397,6 +410,11 @@ def report(result: dict) -> None:
             f" {c['ratio_sampled']:6.2f}x {c['arming_step_s'] * 1e3:8.2f}ms"
             f" {c['ratio_arming']:6.2f}x {c['ratio_other']:8.3f}x"
         )
+    intervals = ", ".join(
+        f"{name} {c['ratio_ci95'][0]:.3f}-{c['ratio_ci95'][1]:.3f}"
+        for name, c in result["candidates"].items()
+    )
+    print(f"  95% interval of each median ratio (bootstrap over the pairs): {intervals}")
 
 
 def main() -> dict:
