@@ -358,6 +358,8 @@ class TrainingMonitor(CompositeView):
             if self.core.comm is None:  # closed
                 return
             self._last_publish = time.monotonic()
+            if self._trailing_queued and self._loop is not None and self._loop.is_closed():
+                self._trailing_queued = False  # its callback will never run: deadlines instead
             history = self._histories[0]
             if force:
                 for index, other in enumerate(self._histories):

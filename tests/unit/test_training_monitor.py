@@ -358,6 +358,9 @@ def test_training_in_a_cell_leaves_the_last_steps_to_one_callback_for_its_end(mo
     deadlines: list[float] = []
     original = DEADLINES.set
     monkeypatch.setattr(DEADLINES, "set", lambda *a: (deadlines.append(a[1]), original(*a)))
+    queued: list[Any] = []
+    call_soon = loop.call_soon
+    monkeypatch.setattr(loop, "call_soon", lambda *a, **k: (queued.append(a), call_soon(*a, **k)))
     data = batches(4)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
     started, steps = time.monotonic(), 0
@@ -370,7 +373,7 @@ def test_training_in_a_cell_leaves_the_last_steps_to_one_callback_for_its_end(mo
         monitor.step(loss)
         steps += 1
         time.sleep(0.001)
-    assert deadlines == []
+    assert deadlines == [] and len(queued) == 1  # one callback for the cell's end
     assert len(history_messages(front)) >= 2  # published by the steps, while the cell ran
     # The cell ends: the loop runs, and the last steps and the whole loss curve go out.
     loop.run_until_complete(asyncio.sleep(3 * training_monitor.FIGURE_INTERVAL))
@@ -380,6 +383,25 @@ def test_training_in_a_cell_leaves_the_last_steps_to_one_callback_for_its_end(mo
     np.testing.assert_array_equal(monitor.current["loss_0"], monitor.history.losses)
     monitor.close()
     loop.close()
+
+
+def test_a_closed_loop_leaves_the_last_steps_to_the_deadline_thread():
+    loop = asyncio.new_event_loop()
+    model = make_model()
+
+    async def in_the_kernel() -> mv.TrainingMonitor:
+        return mv.TrainingMonitor(model, every=5)
+
+    monitor = loop.run_until_complete(in_the_kernel())
+    train(model, batches(2), monitor.step)
+    loop.close()  # with the callback for the cell's end still queued: it will never run
+    time.sleep(training_monitor.PUBLISH_INTERVAL)
+    train(model, batches(3), monitor.step)  # a publish, then steps after it
+    deadline = time.monotonic() + 3.0
+    while monitor.latest_step != 4 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert monitor.latest_step == 4
+    monitor.close()
 
 
 def test_a_monitor_closed_in_its_cell_is_not_kept_by_the_callback_for_the_cells_end():
