@@ -343,17 +343,23 @@ def test_publishing_while_training_starts_no_thread_per_update():
     monitor.close()
 
 
+def made_in_a_kernel(model: nn.Module) -> tuple[mv.TrainingMonitor, asyncio.AbstractEventLoop]:
+    """A monitor made by a cell, inside the kernel's running event loop, which then waits (as a
+    kernel's does while the next cell trains in its thread) until the test runs it."""
+    loop = asyncio.new_event_loop()
+
+    async def cell() -> mv.TrainingMonitor:
+        return mv.TrainingMonitor(model, every=5)
+
+    return loop.run_until_complete(cell()), loop
+
+
 def test_training_in_a_cell_leaves_the_last_steps_to_one_callback_for_its_end(monkeypatch):
     """In a kernel, a cell that trains in the kernel's thread keeps its event loop waiting: the
     steps publish by themselves, and what the last ones recorded goes out once the cell ends,
     from one queued callback, with no deadline (and no thread woken) per publish."""
-    loop = asyncio.new_event_loop()
     model = make_model()
-
-    async def in_the_kernel() -> mv.TrainingMonitor:
-        return mv.TrainingMonitor(model, every=5)
-
-    monitor = loop.run_until_complete(in_the_kernel())  # the cell that makes it
+    monitor, loop = made_in_a_kernel(model)
     front = FrontEnd(monitor.core)
     deadlines: list[float] = []
     original = DEADLINES.set
@@ -386,13 +392,8 @@ def test_training_in_a_cell_leaves_the_last_steps_to_one_callback_for_its_end(mo
 
 
 def test_a_closed_loop_leaves_the_last_steps_to_the_deadline_thread():
-    loop = asyncio.new_event_loop()
     model = make_model()
-
-    async def in_the_kernel() -> mv.TrainingMonitor:
-        return mv.TrainingMonitor(model, every=5)
-
-    monitor = loop.run_until_complete(in_the_kernel())
+    monitor, loop = made_in_a_kernel(model)
     train(model, batches(2), monitor.step)
     loop.close()  # with the callback for the cell's end still queued: it will never run
     time.sleep(training_monitor.PUBLISH_INTERVAL)
@@ -405,13 +406,8 @@ def test_a_closed_loop_leaves_the_last_steps_to_the_deadline_thread():
 
 
 def test_a_monitor_closed_in_its_cell_is_not_kept_by_the_callback_for_the_cells_end():
-    loop = asyncio.new_event_loop()
     model = make_model()
-
-    async def in_the_kernel() -> mv.TrainingMonitor:
-        return mv.TrainingMonitor(model, every=5)
-
-    monitor = loop.run_until_complete(in_the_kernel())
+    monitor, loop = made_in_a_kernel(model)
     train(model, batches(3), monitor.step)
     assert monitor._trailing_queued  # a publish waits for the cell's end
     monitor.close()
