@@ -2,7 +2,7 @@
 
 python benchmarks/run_all.py            # all of them
 python benchmarks/run_all.py wire       # only some: capture, wire, memory, browser, attribution,
-                                        # attention, training, explorer
+                                        # attention, training, explorer, pause
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ SCRIPTS = {
     "attention": "bench_attention.py",
     "training": "bench_training.py",
     "explorer": "bench_explorer.py",
+    "pause": "bench_pause.py",
 }
 
 
