@@ -17,7 +17,6 @@ more than that). The copies take turns in a shuffled order (fixed seed).
 from __future__ import annotations
 
 import argparse
-import copy
 import random
 import statistics
 import time
@@ -25,12 +24,8 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+from bench_training import EVERY, Trainer, digits_task
 from common import save
-from torch import nn
-
-import modelviz_widgets as mv
-
-EVERY = 10
 
 
 def python_pause(seconds: float) -> None:
@@ -57,53 +52,35 @@ PAUSES: dict[str, Callable[[float], None]] = {
 }
 
 
-class Copy:
-    """One copy of the digits CNN and its optimizer, trained in blocks with a pause after the
-    first step of each block; step times kept by position in the block."""
+def pausing(kind: str, seconds: float) -> Callable[[int, torch.Tensor], None]:
+    """What a :class:`Trainer` calls after each step: the pause, after the first of a block."""
+    pause = PAUSES[kind]
 
-    def __init__(self, model: nn.Module, batches: list, kind: str, seconds: float) -> None:
-        self.model = copy.deepcopy(model)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-2)
-        self.batches, self.kind, self.seconds = batches, kind, seconds
-        self.loss_function = nn.CrossEntropyLoss()
-        self.step = 0
-        self.by_position: dict[bool, list[list[float]]] = {
-            paused: [[] for _ in range(EVERY)] for paused in (True, False)
-        }
+    def after(step: int, loss: torch.Tensor) -> None:
+        if step % EVERY == 0:
+            pause(seconds)
 
-    def blocks(self, count: int, keep: bool, paused: bool) -> None:
-        pause = PAUSES[self.kind]
-        times = self.by_position[paused]
-        for _ in range(count):
-            for position in range(EVERY):
-                x, y = self.batches[self.step % len(self.batches)]
-                start = time.perf_counter()
-                self.optimizer.zero_grad()
-                loss = self.loss_function(self.model(x), y)
-                loss.backward()
-                self.optimizer.step()
-                if keep:
-                    times[position].append(time.perf_counter() - start)
-                if position == 0 and paused:
-                    pause(self.seconds)
-                self.step += 1
+    return after
 
-    def summary(self) -> dict:
-        extra = {}
-        for paused, times in self.by_position.items():
-            medians = [statistics.median(each) for each in times]
-            usual = statistics.median(medians[5:])  # the last steps of a block
-            extra[paused] = sum(m - usual for m in medians[1:5])  # the four after the first
-        cost = extra[True] - extra[False]
-        return {
-            "kind": self.kind,
-            "pause_s": self.seconds,
-            "step_s": statistics.median(t for each in self.by_position[False] for t in each),
-            "extra_paused_s": extra[True],
-            "extra_unpaused_s": extra[False],
-            "cost_s": cost,
-            "cost_per_pause_second": cost / self.seconds,
-        }
+
+def summary(trainer: Trainer, kind: str, seconds: float, skip: int) -> dict:
+    """The extra time of the four steps after a block's first (timed with the pause: left out),
+    over the block's last steps, in turns with the pause and without; ``skip`` blocks of warm-up."""
+    extra = {}
+    for paused, times in trainer.by_position.items():
+        medians = [statistics.median(each[skip:]) for each in times]
+        usual = statistics.median(medians[5:])  # the last steps of a block
+        extra[paused] = sum(m - usual for m in medians[1:5])
+    cost = extra[True] - extra[False]
+    return {
+        "kind": kind,
+        "pause_s": seconds,
+        "step_s": statistics.median(t for each in trainer.by_position[False] for t in each[skip:]),
+        "extra_paused_s": extra[True],
+        "extra_unpaused_s": extra[False],
+        "cost_s": cost,
+        "cost_per_pause_second": cost / seconds,
+    }
 
 
 def main() -> dict:
@@ -114,25 +91,22 @@ def main() -> dict:
     parser.add_argument("--blocks", type=int, default=10, help="blocks of 10 steps a turn")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    torch.manual_seed(0)
-    images, labels = mv.demo.load_digits("train")
-    order = torch.randperm(len(labels))
-    batches = [
-        (images[order[i : i + 64]], labels[order[i : i + 64]])
-        for i in range(0, len(order) - 63, 64)
-    ]
-    model = mv.demo.digits_cnn().train()
-    copies = [
-        Copy(model, batches, kind, ms / 1e3) for kind in args.kinds for ms in args.milliseconds
-    ]
+    task = digits_task(0)
+    settings = [(kind, ms / 1e3) for kind in args.kinds for ms in args.milliseconds]
+    trainers = [Trainer(task, after=pausing(kind, seconds)) for kind, seconds in settings]
+    order = list(range(len(settings)))
     shuffler = random.Random(0)
-    for round_ in range(args.rounds + 2):  # two rounds of warm-up
-        shuffler.shuffle(copies)
-        for each in copies:
+    for _ in range(args.rounds + 2):  # two rounds of warm-up
+        shuffler.shuffle(order)
+        for index in order:
             first = shuffler.random() < 0.5
             for paused in (first, not first):
-                each.blocks(args.blocks, keep=round_ >= 2, paused=paused)
-    rows = sorted((c.summary() for c in copies), key=lambda r: (r["kind"], r["pause_s"]))
+                trainers[index].turn(args.blocks, paused)
+    skip = 2 * args.blocks
+    rows = [
+        summary(trainer, kind, seconds, skip)
+        for trainer, (kind, seconds) in zip(trainers, settings, strict=True)
+    ]
     print(f"digits CNN, {args.rounds} pairs of turns of {args.blocks} blocks per setting")
     print(
         f"  {'pause':>14} {'step':>8}   next 4 steps, extra: {'paused':>8} {'not':>8}"
