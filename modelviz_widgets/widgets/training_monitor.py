@@ -178,8 +178,9 @@ class TrainingMonitor(CompositeView):
     def step(self, loss: Any = None, **metrics: Any) -> None:
         """Record the step that just ran: call it after ``optimizer.step()``.
 
-        ``loss`` and each metric are numbers or one-element tensors. A NaN raises an alert in the
-        view, never an exception here.
+        ``loss`` and each metric are numbers or one-element tensors (a tensor is read as a number
+        at every step, as ``loss.item()`` does: on a GPU, that waits for the step's kernels). A NaN
+        raises an alert in the view, never an exception here.
         """
         recorder = self._recorder
         if recorder is None:
