@@ -51,7 +51,8 @@ import modelviz_widgets as mv
 from modelviz_widgets.widgets.deadlines import DEADLINES
 
 EVERY = 10
-"""The monitor's default sampling period, and TensorBoard's histogram period here."""
+"""The monitor's sampling period (its default; ``--every`` sets another), the length of a timed
+block, and TensorBoard's histogram period here."""
 
 clock: Callable[[], float] = time.perf_counter
 """What a step's time is read from: wall time, or with ``--clock cpu`` the CPU time of the whole
@@ -324,7 +325,7 @@ def time_task(
 
     def monitored(log: str | None) -> Trainer:
         trainer = Trainer(task)
-        monitor, _ = as_in_a_kernel(lambda: mv.TrainingMonitor(trainer.model, log=log))
+        monitor, _ = as_in_a_kernel(lambda: mv.TrainingMonitor(trainer.model, every=EVERY, log=log))
         monitors.append(monitor)
         collector = monitor._recorder.collector
 
@@ -401,7 +402,7 @@ def report(result: dict) -> None:
     )
     print(
         f"  {'candidate':13} {'ratio':>6} {'(IQR)':>13} {'by pos':>6}"
-        f" {'sampled step':>19} {'arming step':>18} {'steps 1-8':>9}"
+        f" {'sampled step':>19} {'arming step':>18} {f'steps 1-{EVERY - 2}':>9}"
     )
     for name, c in result["candidates"].items():
         print(
@@ -418,12 +419,19 @@ def report(result: dict) -> None:
 
 
 def main() -> dict:
+    global clock, EVERY
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--reps", type=int, default=150, help="blocks, digits CNN and MLP")
     parser.add_argument("--resnet-reps", type=int, default=10, help="blocks, ResNet-18")
     parser.add_argument("--resnet-batch", type=int, default=4)
     parser.add_argument("--resnet-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--every",
+        type=int,
+        default=EVERY,
+        help="the monitor's sampling period (and the block length, and TensorBoard's period)",
+    )
     parser.add_argument(
         "--clock",
         choices=["wall", "cpu"],
@@ -441,11 +449,14 @@ def main() -> dict:
     parser.add_argument("--only", choices=["digits", "mlp", "resnet", "messages"], nargs="*")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    global clock
+    EVERY = args.every
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
     chosen = args.only or ["digits", "mlp", "resnet", "messages"]
     results: dict[str, Any] = {"threads": args.threads, "every": EVERY, "clock": args.clock}
-    print(f"{args.threads} torch thread(s); steps timed by the {args.clock} clock")
+    print(
+        f"{args.threads} torch thread(s); steps timed by the {args.clock} clock; "
+        f"a sample every {EVERY} steps"
+    )
     with tempfile.TemporaryDirectory() as log_dir:
         tasks = {
             "digits": lambda: digits_task(args.reps),
