@@ -108,7 +108,8 @@ class RunHistory:
         self.times.append(when)
         self.losses.append(loss)
         for name in metrics:
-            self.metrics.setdefault(name, [float("nan")] * count)
+            if name not in self.metrics:  # a new metric: NaN on the steps before it
+                self.metrics[name] = [float("nan")] * count
         for name, values in self.metrics.items():
             values.append(metrics.get(name, float("nan")))
 

@@ -1,4 +1,5 @@
-"""The training log survives a SIGKILL: every step committed before the kill reads back."""
+"""The training log survives a SIGKILL: every step committed before the kill reads back; the
+in-memory history grows by one row a step."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ import subprocess
 import sys
 import textwrap
 import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import modelviz_widgets as mv
-from modelviz_widgets.capture.training_log import pack, unpack
+from modelviz_widgets.capture.training_log import RunHistory, pack, unpack
 from modelviz_widgets.capture.training_stats import StepStats
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -99,3 +101,19 @@ def test_a_packed_sample_unpacks_to_the_same_numbers():
     back = unpack(7, pack(stats), layers)
     for field in ("counts", "scales", "nan_counts", "norms", "update_norms", "activations"):
         np.testing.assert_array_equal(getattr(back, field), getattr(stats, field), field)
+
+
+def test_a_step_with_metrics_copies_nothing_of_the_history_before_it():
+    history = RunHistory("run", 10, [])
+    for step in range(20_000):
+        history.add_step(step, 0.0, 1.0, {"accuracy": 0.5})
+    tracemalloc.start()
+    try:
+        history.add_step(20_000, 0.0, 1.0, {"accuracy": 0.5})
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20_000  # a list as long as the history would take 160 kB
+    history.add_step(20_001, 0.0, 1.0, {"accuracy": 0.5, "lr": 0.1})  # a metric from here on
+    assert len(history.metrics["lr"]) == 20_002
+    assert np.isnan(history.metrics["lr"][:-1]).all() and history.metrics["lr"][-1] == 0.1
