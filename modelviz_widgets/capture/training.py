@@ -33,6 +33,9 @@ MOSTLY_DEAD = 0.5
 MOSTLY_SATURATED = 0.5
 """Alert when more than this fraction of a sigmoid or tanh layer's outputs are saturated."""
 
+MAX_DEFERRED = 256
+"""Steps whose loss and metrics, tensors on an accelerator, wait to be read all at once."""
+
 
 def unwrap(model: nn.Module) -> nn.Module:
     """The module inside ``DistributedDataParallel`` / ``DataParallel`` wrappers."""
@@ -119,6 +122,12 @@ class Recorder:
         )
         # Steps since the last sample, in distributed training: step, time, loss, given, metrics.
         self._pending_losses: list[tuple[int, float, float, bool, dict[str, float]]] = []
+        # Steps not read yet (one process, no log): step, time, loss, given, metrics, where a
+        # loss or metric on an accelerator is still a tensor there. Reading it is a device sync
+        # (as .item() is), so plain steps keep them and resolve() reads them all in one copy.
+        self._deferred: list[tuple[int, float, Any, bool, dict[str, Any]]] = []
+        self._may_defer = self.world == 1 and self.log is None
+        self._defer_on_cpu = False  # tests: take the deferred path with CPU tensors too
         self._step = 0
         self._closed = False
         # One recorder per model: a new one (a re-run notebook cell) closes the one before, whose
@@ -139,7 +148,9 @@ class Recorder:
         """Record the step that just ran (after its backward and optimizer step).
 
         Returns its number, its statistics when it was sampled, and any new alerts. Rank 0 keeps
-        them; other ranks return ``None`` statistics and no alerts.
+        them; other ranks return ``None`` statistics and no alerts. A plain step whose loss or a
+        metric is a tensor on an accelerator is kept unread (reading it waits for the device);
+        :meth:`resolve` records it, with its alerts, at the next sampled step or view update.
         """
         if self._closed:
             raise RuntimeError("this monitor is closed; create a new one to record more steps")
@@ -147,6 +158,19 @@ class Recorder:
         self._step += 1
         self.collector.trainer = threading.get_ident()
         when = time.time()
+        if (
+            self._may_defer
+            and step % self.every != 0
+            and (
+                metrics
+                or (isinstance(loss, torch.Tensor) and not loss.is_cpu)
+                or self._defer_on_cpu
+            )
+            and self._defer(step, when, loss, metrics)
+        ):
+            return step, None, []
+        if self._deferred:
+            self.resolve()  # the steps before this one come first in the history
         value = float("nan") if loss is None else as_number(loss)
         given = loss is not None
         numbers = {name: as_number(v) for name, v in metrics.items()}
@@ -164,6 +188,39 @@ class Recorder:
         if (step + 1) % self.every == 0:
             self.collector.arm()  # hooks for the next step's forward; the weights before it
         return step, stats, alerts
+
+    def _defer(self, step: int, when: float, loss: Any, metrics: dict[str, Any]) -> bool:
+        """Keep a plain step whose loss or a metric is a tensor on an accelerator, unread."""
+        values = [loss, *metrics.values()]
+        if not any(
+            isinstance(v, torch.Tensor) and (not v.is_cpu or self._defer_on_cpu) for v in values
+        ):
+            return False
+        with torch.no_grad():  # copies: a tensor changed in place later keeps this step's value
+            kept_loss = None if loss is None else _kept(loss)
+            kept = {name: _kept(v) for name, v in metrics.items()}
+        self._deferred.append((step, when, kept_loss, loss is not None, kept))
+        if len(self._deferred) >= MAX_DEFERRED:
+            self.resolve()
+        return True
+
+    def resolve(self) -> None:
+        """Read the deferred steps' losses and metrics (one copy to the host for each device and
+        dtype) and record them, with their alerts. The view calls this before each update."""
+        deferred, self._deferred = self._deferred, []
+        if not deferred:
+            return
+        tensors = [
+            v
+            for _, _, loss, _, metrics in deferred
+            for v in (loss, *metrics.values())
+            if isinstance(v, torch.Tensor)
+        ]
+        read = _read_all(tensors)
+        for step, when, loss, given, metrics in deferred:
+            value = math.nan if loss is None else read.get(id(loss), loss)
+            numbers = {name: read.get(id(v), v) for name, v in metrics.items()}
+            self._keep(step, when, value, numbers, None, self._alerts(step, value, None, given))
 
     def _sample_distributed(self, step: int) -> tuple[StepStats | None, list[Alert]]:
         """Reduce the losses since the last sample and the activation statistics onto rank 0."""
@@ -224,6 +281,7 @@ class Recorder:
 
     def close(self) -> None:
         """Remove the hooks and close the log; the model is as it was."""
+        self.resolve()
         self._closed = True
         self.collector.disarm()
         self.collector._previous = None
@@ -236,6 +294,28 @@ _recorders: weakref.WeakKeyDictionary[nn.Module, weakref.ref[Recorder]] = (
     weakref.WeakKeyDictionary()
 )
 """Model -> its latest recorder."""
+
+
+def _kept(value: Any) -> Any:
+    """A loss or metric as kept for a deferred step: a tensor's copy, or a float."""
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            as_number(value)  # raises, saying what is wrong
+        return value.detach().reshape(()).clone()
+    return as_number(value)
+
+
+def _read_all(tensors: list[torch.Tensor]) -> dict[int, float]:
+    """Each 0-d tensor's value by ``id``, as ``.item()`` gives it: one copy to the host for each
+    device and dtype."""
+    groups: dict[tuple[torch.device, torch.dtype], list[torch.Tensor]] = {}
+    for tensor in tensors:
+        groups.setdefault((tensor.device, tensor.dtype), []).append(tensor)
+    read: dict[int, float] = {}
+    for group in groups.values():
+        values = torch.stack(group).tolist()
+        read.update((id(t), float(v)) for t, v in zip(group, values, strict=True))
+    return read
 
 
 def _layer_alerts(

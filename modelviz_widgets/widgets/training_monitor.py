@@ -178,8 +178,9 @@ class TrainingMonitor(CompositeView):
     def step(self, loss: Any = None, **metrics: Any) -> None:
         """Record the step that just ran: call it after ``optimizer.step()``.
 
-        ``loss`` and each metric are numbers or one-element tensors (a tensor is read as a number
-        at every step, as ``loss.item()`` does: on a GPU, that waits for the step's kernels). A NaN
+        ``loss`` and each metric are numbers or one-element tensors. A tensor on an accelerator is
+        not read at every step (that waits for the device, as ``loss.item()`` does): plain steps
+        keep a copy there, read with the others at the next sampled step or view update. A NaN
         raises an alert in the view, never an exception here.
         """
         recorder = self._recorder
@@ -243,11 +244,12 @@ class TrainingMonitor(CompositeView):
     @property
     def history(self) -> RunHistory:
         """Everything recorded in run 0."""
-        return self._histories[0]
+        return self.histories[0]
 
     @property
     def histories(self) -> list[RunHistory]:
         """Every run shown, run 0 first."""
+        self._resolve()
         return list(self._histories)
 
     @classmethod
@@ -273,6 +275,12 @@ class TrainingMonitor(CompositeView):
         self._model_lock = None
         super().close()
 
+    def _resolve(self) -> None:
+        """Record the steps whose losses are still tensors on the device (one copy for all)."""
+        if self._recorder is not None:
+            with self._lock:
+                self._recorder.resolve()
+
     def _require_recorder(self) -> Recorder:
         if self._recorder is None:
             raise RuntimeError("this monitor shows loaded runs; it has no model to record")
@@ -286,6 +294,7 @@ class TrainingMonitor(CompositeView):
         with self._lock:
             if self.core.comm is None:
                 return
+            self._resolve()
             for index, history in enumerate(self._histories):
                 ends = send_history(self.core, index, history, 0, 0, reset=True)
                 if index == 0:
@@ -359,6 +368,7 @@ class TrainingMonitor(CompositeView):
             if self.core.comm is None:  # closed
                 return
             self._last_publish = time.monotonic()
+            self._resolve()
             if self._trailing_queued and self._loop is not None and self._loop.is_closed():
                 self._trailing_queued = False  # its callback will never run: deadlines instead
             history = self._histories[0]
