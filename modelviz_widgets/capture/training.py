@@ -72,6 +72,8 @@ def as_number(value: Any) -> float:
             raise ValueError(
                 f"a loss or metric must be one number; got a tensor of shape {list(value.shape)}"
             )
+        if value.is_complex():
+            raise TypeError("a loss or metric must be a real number; got a complex tensor")
         return float(value.item())
     try:
         return float(value)
@@ -158,19 +160,14 @@ class Recorder:
         self._step += 1
         self.collector.trainer = threading.get_ident()
         when = time.time()
-        if (
-            self._may_defer
-            and step % self.every != 0
-            and (
-                metrics
-                or (isinstance(loss, torch.Tensor) and not loss.is_cpu)
-                or self._defer_on_cpu
-            )
-            and self._defer(step, when, loss, metrics)
-        ):
-            return step, None, []
+        earlier: list[Alert] = []
+        if self._may_defer and step % self.every != 0 and self._deferrable(loss, metrics):
+            earlier = self._defer(step, when, loss, metrics)
+            if (step + 1) % self.every == 0:
+                self.collector.arm()  # hooks for the next step's forward; the weights before it
+            return step, None, earlier
         if self._deferred:
-            self.resolve()  # the steps before this one come first in the history
+            earlier = self.resolve()  # the steps before this one come first in the history
         value = float("nan") if loss is None else as_number(loss)
         given = loss is not None
         numbers = {name: as_number(v) for name, v in metrics.items()}
@@ -187,40 +184,51 @@ class Recorder:
             self._keep(step, when, value, numbers, stats, alerts)
         if (step + 1) % self.every == 0:
             self.collector.arm()  # hooks for the next step's forward; the weights before it
-        return step, stats, alerts
+        return step, stats, earlier + alerts if earlier else alerts
 
-    def _defer(self, step: int, when: float, loss: Any, metrics: dict[str, Any]) -> bool:
-        """Keep a plain step whose loss or a metric is a tensor on an accelerator, unread."""
-        values = [loss, *metrics.values()]
-        if not any(
-            isinstance(v, torch.Tensor) and (not v.is_cpu or self._defer_on_cpu) for v in values
-        ):
-            return False
-        with torch.no_grad():  # copies: a tensor changed in place later keeps this step's value
+    def _deferrable(self, loss: Any, metrics: dict[str, Any]) -> bool:
+        """Whether the loss or a metric is a tensor on an accelerator (reading it waits)."""
+        if self._defer_on_cpu or (isinstance(loss, torch.Tensor) and not loss.is_cpu):
+            return True
+        for value in metrics.values():
+            if isinstance(value, torch.Tensor) and not value.is_cpu:
+                return True
+        return False
+
+    def _defer(self, step: int, when: float, loss: Any, metrics: dict[str, Any]) -> list[Alert]:
+        """Keep a plain step unread: its tensors copied where they are (a tensor changed in place
+        later keeps this step's value), its numbers as floats. A bad value raises here."""
+        with torch.no_grad():
             kept_loss = None if loss is None else _kept(loss)
             kept = {name: _kept(v) for name, v in metrics.items()}
         self._deferred.append((step, when, kept_loss, loss is not None, kept))
-        if len(self._deferred) >= MAX_DEFERRED:
-            self.resolve()
-        return True
+        return self.resolve() if len(self._deferred) >= MAX_DEFERRED else []
 
-    def resolve(self) -> None:
+    def resolve(self) -> list[Alert]:
         """Read the deferred steps' losses and metrics (one copy to the host for each device and
-        dtype) and record them, with their alerts. The view calls this before each update."""
+        dtype) and record them; returns their alerts. The view calls this before each update."""
         deferred, self._deferred = self._deferred, []
         if not deferred:
-            return
+            return []
         tensors = [
             v
             for _, _, loss, _, metrics in deferred
             for v in (loss, *metrics.values())
             if isinstance(v, torch.Tensor)
         ]
-        read = _read_all(tensors)
+        try:
+            read = _read_all(tensors)
+        except BaseException:
+            self._deferred = deferred + self._deferred  # nothing lost: read again next time
+            raise
+        alerts: list[Alert] = []
         for step, when, loss, given, metrics in deferred:
             value = math.nan if loss is None else read.get(id(loss), loss)
             numbers = {name: read.get(id(v), v) for name, v in metrics.items()}
-            self._keep(step, when, value, numbers, None, self._alerts(step, value, None, given))
+            new = self._alerts(step, value, None, given)
+            self._keep(step, when, value, numbers, None, new)
+            alerts += new
+        return alerts
 
     def _sample_distributed(self, step: int) -> tuple[StepStats | None, list[Alert]]:
         """Reduce the losses since the last sample and the activation statistics onto rank 0."""
@@ -281,13 +289,15 @@ class Recorder:
 
     def close(self) -> None:
         """Remove the hooks and close the log; the model is as it was."""
-        self.resolve()
-        self._closed = True
-        self.collector.disarm()
-        self.collector._previous = None
-        if self.log is not None:
-            self.log.close()
-            self.log = None
+        try:
+            self.resolve()
+        finally:
+            self._closed = True
+            self.collector.disarm()
+            self.collector._previous = None
+            if self.log is not None:
+                self.log.close()
+                self.log = None
 
 
 _recorders: weakref.WeakKeyDictionary[nn.Module, weakref.ref[Recorder]] = (
@@ -299,7 +309,7 @@ _recorders: weakref.WeakKeyDictionary[nn.Module, weakref.ref[Recorder]] = (
 def _kept(value: Any) -> Any:
     """A loss or metric as kept for a deferred step: a tensor's copy, or a float."""
     if isinstance(value, torch.Tensor):
-        if value.numel() != 1:
+        if value.numel() != 1 or value.is_complex():
             as_number(value)  # raises, saying what is wrong
         return value.detach().reshape(()).clone()
     return as_number(value)
@@ -312,6 +322,9 @@ def _read_all(tensors: list[torch.Tensor]) -> dict[int, float]:
     for tensor in tensors:
         groups.setdefault((tensor.device, tensor.dtype), []).append(tensor)
     read: dict[int, float] = {}
+    for device in {device for device, _ in groups if device.type != "cpu"}:
+        # The copies were made on the training thread's stream, which need not be this one's.
+        torch.accelerator.synchronize(device)
     for group in groups.values():
         values = torch.stack(group).tolist()
         read.update((id(t), float(v)) for t, v in zip(group, values, strict=True))

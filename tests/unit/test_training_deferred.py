@@ -13,7 +13,9 @@ import pytest
 import torch
 
 import modelviz_widgets as mv
+from modelviz_widgets.capture import training
 from modelviz_widgets.capture.training import MAX_DEFERRED, Recorder
+from modelviz_widgets.widgets import training_monitor
 
 from ._support import FrontEnd
 from .test_training_monitor import batches, history_messages, make_model, train
@@ -25,29 +27,26 @@ def deferring(model: torch.nn.Module, **options: Any) -> Recorder:
     return recorder
 
 
-def steps_to_feed() -> list[tuple[Any, dict[str, Any]]]:
-    """Losses and metrics of several dtypes, a NaN, an Inf, a missing loss, a metric given on some
-    steps only, and a Python number beside the tensors."""
-    generator = torch.Generator().manual_seed(3)
-    steps: list[tuple[Any, dict[str, Any]]] = []
-    for step in range(23):
-        loss: Any = torch.rand((), generator=generator) * 3
-        metrics: dict[str, Any] = {
-            "accuracy": torch.rand((1,), generator=generator),
-            "correct": torch.randint(0, 10_000_000, (), generator=generator),
-            "half": torch.rand((), generator=generator).half(),
-            "lr": 0.01,
-        }
-        if step == 5:
-            loss = loss * math.nan
-        if step == 7:
-            loss = loss / 0.0
-        if step == 12:
-            loss = None
-        if step % 4 == 1:
-            del metrics["accuracy"]
-        steps.append((loss, metrics))
-    return steps
+def passed_at(step: int, loss: torch.Tensor) -> tuple[Any, dict[str, Any]]:
+    """What step ``step`` passes: the training loss, or a NaN, an Inf or no loss on some plain
+    steps; metrics of several dtypes, one given on some steps only, a Python number beside them."""
+    passed: Any = loss
+    generator = torch.Generator().manual_seed(step)
+    if step == 6:
+        passed = loss * math.nan
+    if step == 8:
+        passed = loss / 0.0
+    if step == 12:
+        passed = None
+    metrics: dict[str, Any] = {
+        "accuracy": torch.rand((1,), generator=generator),
+        "correct": torch.randint(0, 10_000_000, (), generator=generator),
+        "half": torch.rand((), generator=generator).half(),
+        "lr": 0.01,
+    }
+    if step % 4 == 1:
+        del metrics["accuracy"]
+    return passed, metrics
 
 
 def by_item(value: Any) -> float:
@@ -57,28 +56,58 @@ def by_item(value: Any) -> float:
     return float(value.item()) if isinstance(value, torch.Tensor) else float(value)
 
 
-def test_deferred_steps_hold_what_item_reads_with_their_alerts():
-    fed = steps_to_feed()
-    immediate = Recorder(make_model(0), every=10)
-    deferred = deferring(make_model(1), every=10)
-    for loss, metrics in fed:
-        immediate.record(loss, **metrics)
-        deferred.record(loss, **metrics)
-    # Step 20 was sampled: it read the steps before it; 21 and 22 wait.
-    assert deferred.history.steps == list(range(21))
-    deferred.resolve()
-    assert deferred.history.steps == immediate.history.steps == list(range(23))
-    expected = [by_item(loss) for loss, _ in fed]
-    np.testing.assert_array_equal(deferred.history.losses, expected)  # NaN where NaN
+def test_deferred_steps_hold_what_item_reads_and_samples_are_as_without():
+    data = batches(23)
+    models = [make_model(0), make_model(0)]
+    recorders = [Recorder(models[0], every=5), deferring(models[1], every=5)]
+    optimizers = [torch.optim.SGD(m.parameters(), lr=0.1) for m in models]
+    returned: list[list[Any]] = [[], []]
+    fed = []
+    for step, (x, y) in enumerate(data):
+        for model, optimizer, recorder, alerts in zip(
+            models, optimizers, recorders, returned, strict=True
+        ):
+            optimizer.zero_grad()
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            optimizer.step()
+            passed, metrics = passed_at(step, loss.detach())
+            alerts += recorder.record(passed, **metrics)[2]
+        fed.append(passed_at(step, loss.detach()))
+    immediate, deferred = (r.history for r in recorders)
+    assert deferred.steps == list(range(21))  # step 20 was sampled: 21 and 22 wait
+    returned[1] += recorders[1].resolve()
+    assert deferred.steps == immediate.steps == list(range(23))
+    np.testing.assert_array_equal(deferred.losses, [by_item(loss) for loss, _ in fed])
+    np.testing.assert_array_equal(deferred.losses, immediate.losses)  # NaN where NaN
     for name in ("accuracy", "correct", "half", "lr"):
         reference = [by_item(m[name]) if name in m else math.nan for _, m in fed]
-        np.testing.assert_array_equal(deferred.history.metrics[name], reference)
-        np.testing.assert_array_equal(immediate.history.metrics[name], reference)
-    loss_alerts = [(a.step, a.kind) for a in deferred.history.alerts if a.kind == "loss"]
-    assert loss_alerts == [(5, "loss"), (7, "loss")]  # a missing loss is no alert
-    assert loss_alerts == [(a.step, a.kind) for a in immediate.history.alerts if a.kind == "loss"]
-    immediate.close()
-    deferred.close()
+        np.testing.assert_array_equal(deferred.metrics[name], reference)
+        np.testing.assert_array_equal(immediate.metrics[name], reference)
+    # The samples (hooks armed by a deferred step too) are what they are without deferring.
+    assert [s.step for s in deferred.samples] == [0, 5, 10, 15, 20]
+    for ours, theirs in zip(deferred.samples, immediate.samples, strict=True):
+        for field in ("counts", "norms", "update_norms", "activations", "nan_counts"):
+            np.testing.assert_array_equal(getattr(ours, field), getattr(theirs, field))
+        # count, mean, std measured; the update ratio against the weights one step before
+        assert (
+            np.isfinite(ours.activations[:, :3]).all() and np.isfinite(ours.update_norms[0]).all()
+        )
+    # The same alerts, each returned once by record() or resolve().
+    kinds = [[(a.step, a.layer, a.kind) for a in h.alerts] for h in (immediate, deferred)]
+    assert kinds[0] == kinds[1] and {(6, "", "loss"), (8, "", "loss")} <= set(kinds[0])
+    assert [(a.step, a.layer, a.kind) for a in returned[1]] == kinds[1]
+    assert [(a.step, a.layer, a.kind) for a in returned[0]] == kinds[0]
+    for recorder in recorders:
+        recorder.close()
+
+
+def test_cpu_tensors_are_read_at_once():
+    recorder = Recorder(make_model(), every=10)
+    for step in range(4):
+        recorder.record(torch.tensor(float(step)), accuracy=torch.tensor(0.5))
+        assert recorder.history.steps == list(range(step + 1))
+    recorder.close()
 
 
 def test_plain_steps_read_nothing_until_resolved(monkeypatch):
@@ -89,7 +118,7 @@ def test_plain_steps_read_nothing_until_resolved(monkeypatch):
         raise AssertionError("a plain step read a tensor")
 
     with monkeypatch.context() as patched:
-        for name in ("item", "tolist", "__float__", "cpu", "numpy"):
+        for name in ("item", "tolist", "__float__"):
             patched.setattr(torch.Tensor, name, read)
         for step in range(1, 10):
             recorder.record(torch.tensor(step / 10), accuracy=torch.tensor(0.75))
@@ -135,14 +164,40 @@ def test_with_a_log_every_step_is_read_and_committed_at_once(tmp_path):
 def test_a_bad_value_on_a_deferred_step_says_what_is_valid():
     recorder = deferring(make_model(), every=10)
     recorder.record(0.5)
+    recorder.record(torch.tensor(1.5))
     with pytest.raises(ValueError, match="one number"):
         recorder.record(torch.ones(2))
+    with pytest.raises(TypeError, match="real number"):
+        recorder.record(torch.tensor(1 + 2j))
     with pytest.raises(TypeError, match="number or a one-element tensor"):
         recorder.record(torch.tensor(1.0), accuracy="high")
+    recorder.resolve()
+    assert recorder.history.losses == [0.5, 1.5]  # the steps that raised are not recorded
     recorder.close()
 
 
-def test_the_view_update_and_close_read_the_deferred_steps():
+def test_a_failed_read_loses_no_step_and_close_still_closes(monkeypatch):
+    recorder = deferring(make_model(), every=10)
+    for step in range(5):
+        recorder.record(torch.tensor(float(step)))
+
+    def fail(tensors: list[torch.Tensor]) -> dict[int, float]:
+        raise RuntimeError("the device went away")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(training, "_read_all", fail)
+        with pytest.raises(RuntimeError, match="went away"):
+            recorder.resolve()
+        assert recorder.history.steps == [0]
+        with pytest.raises(RuntimeError, match="went away"):
+            recorder.close()
+    assert recorder._closed and not recorder.collector._handles  # closed all the same
+    recorder.resolve()
+    assert recorder.history.losses == [0.0, 1.0, 2.0, 3.0, 4.0]
+
+
+def test_the_view_update_and_close_read_the_deferred_steps(monkeypatch):
+    monkeypatch.setattr(training_monitor, "PUBLISH_INTERVAL", 60.0)  # no update while training
     model = make_model()
     monitor = mv.TrainingMonitor(model, every=50)
     monitor._recorder._defer_on_cpu = True
@@ -154,6 +209,7 @@ def test_the_view_update_and_close_read_the_deferred_steps():
         monitor.step(loss, lr=torch.tensor(0.01))
 
     train(model, batches(30), step)
+    assert monitor._recorder.history.steps == [0]  # steps 1-29 wait
     monitor._publish()
     rows = [
         np.frombuffer(buffers[0], dtype="<f8").reshape(content["steps_shape"])
@@ -164,5 +220,6 @@ def test_the_view_update_and_close_read_the_deferred_steps():
     np.testing.assert_array_equal(table[:, 2], losses)
     np.testing.assert_array_equal(table[:, 3], np.float32(0.01))
     train(model, batches(4, seed=2), step)
+    assert len(monitor._recorder.history.steps) == 30
     monitor.close()
-    assert monitor.history.losses == losses
+    assert monitor._recorder.history.losses == losses
