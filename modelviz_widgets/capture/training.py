@@ -160,14 +160,21 @@ class Recorder:
         self._step += 1
         self.collector.trainer = threading.get_ident()
         when = time.time()
-        earlier: list[Alert] = []
-        if self._may_defer and step % self.every != 0 and self._deferrable(loss, metrics):
-            earlier = self._defer(step, when, loss, metrics)
+        if (
+            self._may_defer
+            and step % self.every != 0
+            and (
+                self._defer_on_cpu
+                or (isinstance(loss, torch.Tensor) and not loss.is_cpu)
+                or (metrics and _on_accelerator(metrics))
+            )
+        ):
+            read = self._defer(step, when, loss, metrics)
             if (step + 1) % self.every == 0:
                 self.collector.arm()  # hooks for the next step's forward; the weights before it
-            return step, None, earlier
-        if self._deferred:
-            earlier = self.resolve()  # the steps before this one come first in the history
+            return step, None, read
+        # The steps before this one come first in the history.
+        earlier = self.resolve() if self._deferred else None
         value = float("nan") if loss is None else as_number(loss)
         given = loss is not None
         numbers = {name: as_number(v) for name, v in metrics.items()}
@@ -185,15 +192,6 @@ class Recorder:
         if (step + 1) % self.every == 0:
             self.collector.arm()  # hooks for the next step's forward; the weights before it
         return step, stats, earlier + alerts if earlier else alerts
-
-    def _deferrable(self, loss: Any, metrics: dict[str, Any]) -> bool:
-        """Whether the loss or a metric is a tensor on an accelerator (reading it waits)."""
-        if self._defer_on_cpu or (isinstance(loss, torch.Tensor) and not loss.is_cpu):
-            return True
-        for value in metrics.values():
-            if isinstance(value, torch.Tensor) and not value.is_cpu:
-                return True
-        return False
 
     def _defer(self, step: int, when: float, loss: Any, metrics: dict[str, Any]) -> list[Alert]:
         """Keep a plain step unread: its tensors copied where they are (a tensor changed in place
@@ -304,6 +302,11 @@ _recorders: weakref.WeakKeyDictionary[nn.Module, weakref.ref[Recorder]] = (
     weakref.WeakKeyDictionary()
 )
 """Model -> its latest recorder."""
+
+
+def _on_accelerator(metrics: dict[str, Any]) -> bool:
+    """Whether a metric is a tensor on an accelerator (reading it waits for the device)."""
+    return any(isinstance(v, torch.Tensor) and not v.is_cpu for v in metrics.values())
 
 
 def _kept(value: Any) -> Any:
