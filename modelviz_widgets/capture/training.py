@@ -36,6 +36,9 @@ MOSTLY_SATURATED = 0.5
 MAX_DEFERRED = 256
 """Steps whose loss and metrics, tensors on an accelerator, wait to be read all at once."""
 
+DEFERRED_DEVICES = frozenset({"cuda", "xpu", "mps"})
+"""Device types whose tensors plain steps keep unread (others are read at once, as on the CPU)."""
+
 
 def unwrap(model: nn.Module) -> nn.Module:
     """The module inside ``DistributedDataParallel`` / ``DataParallel`` wrappers."""
@@ -157,7 +160,6 @@ class Recorder:
         if self._closed:
             raise RuntimeError("this monitor is closed; create a new one to record more steps")
         step = self._step
-        self._step += 1
         self.collector.trainer = threading.get_ident()
         when = time.time()
         if (
@@ -165,16 +167,24 @@ class Recorder:
             and step % self.every != 0
             and (
                 self._defer_on_cpu
-                or (isinstance(loss, torch.Tensor) and not loss.is_cpu)
+                or (
+                    isinstance(loss, torch.Tensor)
+                    and not loss.is_cpu
+                    and loss.device.type in DEFERRED_DEVICES
+                )
                 or (metrics and _on_accelerator(metrics))
             )
         ):
-            read = self._defer(step, when, loss, metrics)
-            if (step + 1) % self.every == 0:
-                self.collector.arm()  # hooks for the next step's forward; the weights before it
-            return step, None, read
-        # The steps before this one come first in the history.
+            self._step += 1
+            try:
+                return step, None, self._defer(step, when, loss, metrics)
+            finally:
+                if (step + 1) % self.every == 0:
+                    self.collector.arm()  # hooks for the next step's forward; weights before it
+        # The steps before this one come first in the history (a failed read raises before this
+        # step takes its number).
         earlier = self.resolve() if self._deferred else None
+        self._step += 1
         value = float("nan") if loss is None else as_number(loss)
         given = loss is not None
         numbers = {name: as_number(v) for name, v in metrics.items()}
@@ -204,7 +214,11 @@ class Recorder:
 
     def resolve(self) -> list[Alert]:
         """Read the deferred steps' losses and metrics (one copy to the host for each device and
-        dtype) and record them; returns their alerts. The view calls this before each update."""
+        dtype) and record them; returns their alerts. The view calls this before each update.
+
+        When the copy fails, each value is read on its own, a value that cannot be read is
+        recorded as NaN, and the error is raised once every step is recorded (nothing waits to
+        fail again)."""
         deferred, self._deferred = self._deferred, []
         if not deferred:
             return []
@@ -214,11 +228,11 @@ class Recorder:
             for v in (loss, *metrics.values())
             if isinstance(v, torch.Tensor)
         ]
-        try:
-            read = _read_all(tensors)
-        except BaseException:
-            self._deferred = deferred + self._deferred  # nothing lost: read again next time
-            raise
+        error: Exception | None = None
+        try:  # off the training thread, the copies may be queued on another stream
+            read = _read_all(tensors, synchronize=threading.get_ident() != self.collector.trainer)
+        except Exception as failure:
+            read, error = _read_each(tensors), failure
         alerts: list[Alert] = []
         for step, when, loss, given, metrics in deferred:
             value = math.nan if loss is None else read.get(id(loss), loss)
@@ -226,6 +240,8 @@ class Recorder:
             new = self._alerts(step, value, None, given)
             self._keep(step, when, value, numbers, None, new)
             alerts += new
+        if error is not None:
+            raise error
         return alerts
 
     def _sample_distributed(self, step: int) -> tuple[StepStats | None, list[Alert]]:
@@ -306,7 +322,10 @@ _recorders: weakref.WeakKeyDictionary[nn.Module, weakref.ref[Recorder]] = (
 
 def _on_accelerator(metrics: dict[str, Any]) -> bool:
     """Whether a metric is a tensor on an accelerator (reading it waits for the device)."""
-    return any(isinstance(v, torch.Tensor) and not v.is_cpu for v in metrics.values())
+    return any(
+        isinstance(v, torch.Tensor) and not v.is_cpu and v.device.type in DEFERRED_DEVICES
+        for v in metrics.values()
+    )
 
 
 def _kept(value: Any) -> Any:
@@ -318,19 +337,33 @@ def _kept(value: Any) -> Any:
     return as_number(value)
 
 
-def _read_all(tensors: list[torch.Tensor]) -> dict[int, float]:
+def _read_all(tensors: list[torch.Tensor], synchronize: bool) -> dict[int, float]:
     """Each 0-d tensor's value by ``id``, as ``.item()`` gives it: one copy to the host for each
-    device and dtype."""
+    device and dtype; with ``synchronize``, after every stream of their devices has finished."""
     groups: dict[tuple[torch.device, torch.dtype], list[torch.Tensor]] = {}
     for tensor in tensors:
         groups.setdefault((tensor.device, tensor.dtype), []).append(tensor)
+    if synchronize:
+        for device in {device for device, _ in groups if device.type in DEFERRED_DEVICES}:
+            if device.type == "mps":
+                torch.mps.synchronize()  # one device, no argument
+            else:
+                getattr(torch, device.type).synchronize(device)
     read: dict[int, float] = {}
-    for device in {device for device, _ in groups if device.type != "cpu"}:
-        # The copies were made on the training thread's stream, which need not be this one's.
-        torch.accelerator.synchronize(device)
     for group in groups.values():
         values = torch.stack(group).tolist()
         read.update((id(t), float(v)) for t, v in zip(group, values, strict=True))
+    return read
+
+
+def _read_each(tensors: list[torch.Tensor]) -> dict[int, float]:
+    """:func:`_read_all` one tensor at a time, NaN for a tensor that cannot be read."""
+    read: dict[int, float] = {}
+    for tensor in tensors:
+        try:
+            read[id(tensor)] = float(tensor.item())
+        except Exception:
+            read[id(tensor)] = math.nan
     return read
 
 

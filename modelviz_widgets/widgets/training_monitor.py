@@ -269,11 +269,13 @@ class TrainingMonitor(CompositeView):
         if thread is not None and thread.is_alive():
             raise RuntimeError("training is still running in the background; wait() first")
         DEADLINES.cancel(self)
-        if self._recorder is not None:
-            self._recorder.close()
-        self._model = None
-        self._model_lock = None
-        super().close()
+        try:
+            if self._recorder is not None:
+                self._recorder.close()  # raises when the last losses cannot be read
+        finally:
+            self._model = None
+            self._model_lock = None
+            super().close()
 
     def _resolve(self) -> None:
         """Record the steps whose losses are still tensors on the device (one copy for all)."""

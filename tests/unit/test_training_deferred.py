@@ -176,24 +176,49 @@ def test_a_bad_value_on_a_deferred_step_says_what_is_valid():
     recorder.close()
 
 
-def test_a_failed_read_loses_no_step_and_close_still_closes(monkeypatch):
+def test_a_failed_copy_records_every_step_then_raises_once(monkeypatch):
     recorder = deferring(make_model(), every=10)
     for step in range(5):
         recorder.record(torch.tensor(float(step)))
 
-    def fail(tensors: list[torch.Tensor]) -> dict[int, float]:
+    def fail(tensors: list[torch.Tensor], synchronize: bool) -> dict[int, float]:
+        raise RuntimeError("the batched copy failed")
+
+    monkeypatch.setattr(training, "_read_all", fail)
+    with pytest.raises(RuntimeError, match="batched copy"):
+        recorder.resolve()
+    # Each value read on its own instead: nothing lost, and nothing left to fail again.
+    assert recorder.history.losses == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert recorder.resolve() == []
+    for step in range(5, 10):
+        recorder.record(torch.tensor(float(step)))
+    # A step that reads the waiting ones first gets its number only once they are recorded.
+    with pytest.raises(RuntimeError, match="batched copy"):
+        recorder.record(10.0)
+    recorder.record(10.0)
+    assert recorder.history.steps == list(range(11))
+    assert recorder.history.losses == [float(step) for step in range(11)]
+    recorder.close()
+
+
+def test_values_that_cannot_be_read_are_nan_and_close_still_closes(monkeypatch):
+    model = make_model()
+    monitor = mv.TrainingMonitor(model, every=10)
+    recorder = monitor._recorder
+    recorder._defer_on_cpu = True
+    monitor.step(torch.tensor(0.5))
+    monitor.step(torch.tensor(0.25))  # step 1 waits
+
+    def fail(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("the device went away")
 
-    with monkeypatch.context() as patched:
-        patched.setattr(training, "_read_all", fail)
-        with pytest.raises(RuntimeError, match="went away"):
-            recorder.resolve()
-        assert recorder.history.steps == [0]
-        with pytest.raises(RuntimeError, match="went away"):
-            recorder.close()
-    assert recorder._closed and not recorder.collector._handles  # closed all the same
-    recorder.resolve()
-    assert recorder.history.losses == [0.0, 1.0, 2.0, 3.0, 4.0]
+    monkeypatch.setattr(training, "_read_all", fail)
+    monkeypatch.setattr(torch.Tensor, "item", fail)
+    with pytest.raises(RuntimeError, match="went away"):
+        monitor.close()
+    assert recorder._closed and not recorder.collector._handles and monitor.core.comm is None
+    losses = recorder.history.losses
+    assert len(losses) == 2 and losses[0] == 0.5 and math.isnan(losses[1])
 
 
 def test_the_view_update_and_close_read_the_deferred_steps(monkeypatch):
@@ -223,3 +248,14 @@ def test_the_view_update_and_close_read_the_deferred_steps(monkeypatch):
     assert len(monitor._recorder.history.steps) == 30
     monitor.close()
     assert monitor._recorder.history.losses == losses
+
+
+def test_tensors_on_other_devices_are_read_at_once_as_before():
+    recorder = Recorder(make_model(), every=10)
+    recorder.record(0.5)
+    with pytest.raises(RuntimeError, match="meta"):  # a meta tensor has no value to read
+        recorder.record(torch.empty((), device="meta"))
+    with pytest.raises(RuntimeError, match="meta"):
+        recorder.record(0.5, accuracy=torch.empty((), device="meta"))
+    assert recorder._deferred == [] and recorder.history.steps == [0]
+    recorder.close()
