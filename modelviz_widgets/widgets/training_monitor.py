@@ -278,7 +278,7 @@ class TrainingMonitor(CompositeView):
             super().close()
 
     def _resolve(self) -> None:
-        """Record the steps whose losses are still tensors on the device (one copy for all)."""
+        """Record the steps whose losses are still tensors on the device (read together)."""
         if self._recorder is not None:
             with self._lock:
                 self._recorder.resolve()
